@@ -1,0 +1,455 @@
+/**
+ * The one place that knows kafkajs. Stages and the master see small ports (admin, a batching
+ * producer, a consumer with sane settings); every kafkajs error leaving a port is a StagelineError
+ * whose `retryable` comes from the shared classifier, so the runtime can tell "wait" from "quarantine".
+ */
+import type * as tls from 'node:tls';
+import {
+  Kafka, Partitioners, logLevel,
+  type Admin, type Consumer, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions, type TopicMessages,
+} from 'kafkajs';
+import { StagelineError, errorMessage, isRetryable } from '../errors.js';
+import type { Logger } from '../log.js';
+import { sleep } from '../retry.js';
+
+export type { Consumer, Kafka };
+
+export interface KafkaConnection {
+  brokers: string[];
+  clientId: string;
+  ssl?: boolean | tls.ConnectionOptions;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logging
+
+/** kafkajs filters before calling the log creator, so its level must follow pino's or debug is lost. */
+export function kafkajsLevelFor(pinoLevel: string): logLevel {
+  switch (pinoLevel) {
+    case 'trace':
+    case 'debug':
+      return logLevel.DEBUG;
+    case 'info':
+      return logLevel.INFO;
+    case 'warn':
+      return logLevel.WARN;
+    case 'error':
+    case 'fatal':
+      return logLevel.ERROR;
+    default:
+      return logLevel.NOTHING;
+  }
+}
+
+const SECRET_KEYS = new Set(['password', 'sasl', 'key', 'cert', 'pfx', 'passphrase', 'ca', 'secretAccessKey', 'sessionToken']);
+
+/**
+ * A copy of a kafkajs log payload with credentials removed: secret-named keys are blanked and any
+ * string containing a known secret has it masked, since kafkajs may echo config or broker replies.
+ */
+export function scrubSecrets(value: unknown, secrets: readonly string[], depth = 0): unknown {
+  if (typeof value === 'string') {
+    let out = value;
+    for (const s of secrets) if (s.length > 0) out = out.split(s).join('[redacted]');
+    return out;
+  }
+  if (value === null || typeof value !== 'object' || depth > 4) return value;
+  if (Buffer.isBuffer(value)) return `<${value.length} bytes>`;
+  if (value instanceof Error) return { name: value.name, message: scrubSecrets(value.message, secrets, depth + 1) };
+  if (Array.isArray(value)) return value.map((v) => scrubSecrets(v, secrets, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEYS.has(k) ? '[redacted]' : scrubSecrets(v, secrets, depth + 1);
+  return out;
+}
+
+/**
+ * kafkajs warnings about choices made here on purpose, logged at debug so a nightly log's warnings
+ * stay worth reading. Bounded retries on the idempotent producer: the stage runtime owns retrying,
+ * and a run that hangs forever on a dead broker is worse than a possible duplicate.
+ */
+const EXPECTED_WARNINGS = ['Limiting retries for the idempotent producer may invalidate EoS guarantees'];
+
+function logCreatorFor(log: Logger, secrets: readonly string[]) {
+  const child = log.child({ component: 'kafkajs' });
+  return () => (entry: LogEntry): void => {
+    const { message, timestamp: _ts, logger: _logger, ...extra } = entry.log;
+    const fields = { ns: entry.namespace, ...(scrubSecrets(extra, secrets) as Record<string, unknown>) };
+    const msg = scrubSecrets(String(message), secrets) as string;
+    const level = entry.level === logLevel.WARN && EXPECTED_WARNINGS.includes(msg) ? logLevel.DEBUG : entry.level;
+    switch (level) {
+      case logLevel.ERROR: child.error(fields, msg); break;
+      case logLevel.WARN: child.warn(fields, msg); break;
+      case logLevel.INFO: child.info(fields, msg); break;
+      default: child.debug(fields, msg);
+    }
+  };
+}
+
+function saslOptions(s: NonNullable<KafkaConnection['sasl']>): SASLOptions {
+  switch (s.mechanism) {
+    case 'plain': return { mechanism: 'plain', username: s.username, password: s.password };
+    case 'scram-sha-256': return { mechanism: 'scram-sha-256', username: s.username, password: s.password };
+    case 'scram-sha-512': return { mechanism: 'scram-sha-512', username: s.username, password: s.password };
+  }
+}
+
+export function createKafka(conn: KafkaConnection, log: Logger): Kafka {
+  const secrets = conn.sasl ? [conn.sasl.password] : [];
+  const config: KafkaConfig = {
+    clientId: conn.clientId,
+    brokers: conn.brokers,
+    connectionTimeout: conn.connectionTimeoutMs ?? 3000,
+    requestTimeout: conn.requestTimeoutMs ?? 30_000,
+    // Bounded: the stage runtime owns the long retry policy; kafkajs' own loop only rides out blips.
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
+    logLevel: kafkajsLevelFor(log.level),
+    logCreator: logCreatorFor(log, secrets),
+  };
+  if (conn.ssl !== undefined) config.ssl = conn.ssl;
+  if (conn.sasl) config.sasl = saslOptions(conn.sasl);
+  return new Kafka(config);
+}
+
+/** Wraps a kafkajs failure so callers see one error type, with kafkajs' own retriability kept. */
+export function kafkaError(what: string, err: unknown): StagelineError {
+  if (err instanceof StagelineError) return err;
+  return new StagelineError('KAFKA_UNAVAILABLE', `${what}: ${errorMessage(err)}`, { retryable: isRetryable(err), cause: err });
+}
+
+async function wrap<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw kafkaError(what, err);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  config?: Record<string, string>;
+}
+
+export interface KafkaAdminPort {
+  /** Creates missing topics and raises partition counts that are below the spec; never lowers, never alters config of existing topics. */
+  ensureTopics(specs: TopicSpec[]): Promise<{ created: string[]; raised: string[] }>;
+  topicOffsets(topic: string): Promise<Array<{ partition: number; low: string; high: string }>>;
+  /** Committed offsets of the group on the topic; '-1' where the group committed nothing. */
+  groupOffsets(groupId: string, topic: string): Promise<Array<{ partition: number; offset: string }>>;
+  /** The group must have no live members (Kafka refuses otherwise). */
+  resetGroupOffsets(groupId: string, topic: string, offsets: Array<{ partition: number; offset: string }>): Promise<void>;
+  describeGroup(groupId: string): Promise<{ state: string; members: Array<{ memberId: string; clientId: string; host: string }> }>;
+  /** Deletes the topics that exist and waits until the broker no longer lists them. */
+  deleteTopics(topics: string[]): Promise<void>;
+  /** Non-internal topics (internal ones start with `__`). */
+  listTopics(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** How long ensureTopics/deleteTopics wait for metadata to show their effect before giving up. */
+const METADATA_SETTLE_MS = 30_000;
+
+/** Polls until `done` holds: metadata in KRaft lags the controller's answer by a few ms to seconds. */
+async function until(what: string, done: () => Promise<boolean>, timeoutMs = METADATA_SETTLE_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    if (await done()) return;
+    if (Date.now() > deadline) throw new StagelineError('TIMEOUT', `${what} not visible in metadata after ${timeoutMs} ms`, { retryable: true });
+    await sleep(delay);
+  }
+}
+
+/** Which specs need creating or raising, given current partition counts: pure, for unit tests. */
+export function planTopics(specs: TopicSpec[], existing: ReadonlyMap<string, number>): { create: TopicSpec[]; raise: Array<{ topic: string; count: number }> } {
+  const create: TopicSpec[] = [];
+  const raise: Array<{ topic: string; count: number }> = [];
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    if (seen.has(spec.topic)) throw new StagelineError('CONFIG_INVALID', `topic ${spec.topic} specified twice`);
+    seen.add(spec.topic);
+    if (!Number.isInteger(spec.partitions) || spec.partitions < 1) throw new StagelineError('CONFIG_INVALID', `topic ${spec.topic}: partitions must be a positive integer`);
+    const have = existing.get(spec.topic);
+    if (have === undefined) create.push(spec);
+    else if (have < spec.partitions) raise.push({ topic: spec.topic, count: spec.partitions });
+  }
+  return { create, raise };
+}
+
+async function partitionCounts(admin: Admin, topics: string[]): Promise<Map<string, number>> {
+  const listed = new Set(await admin.listTopics());
+  const present = topics.filter((t) => listed.has(t));
+  const counts = new Map<string, number>();
+  if (present.length === 0) return counts;
+  const meta = await admin.fetchTopicMetadata({ topics: present });
+  for (const t of meta.topics) counts.set(t.name, t.partitions.length);
+  return counts;
+}
+
+/**
+ * Commits offsets for an empty group by briefly joining it with a paused consumer and seeking.
+ * kafkajs' own admin.setOffsets does the same but with a default consumer whose idle fetch wait
+ * holds every reset for ~5 s; a 100 ms wait makes it near-instant.
+ */
+async function commitAsGroup(kafka: Kafka, groupId: string, topic: string, offsets: Array<{ partition: number; offset: string }>): Promise<void> {
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic });
+    await new Promise<void>((resolve, reject) => {
+      // The first fetch round comes after the seeks were committed on joining.
+      consumer.on(consumer.events.FETCH, () => resolve());
+      consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error));
+      consumer.run({ eachBatchAutoResolve: false, eachBatch: async () => undefined }).catch(reject);
+      consumer.pause([{ topic }]);
+      for (const o of offsets) consumer.seek({ topic, partition: o.partition, offset: o.offset });
+    });
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+  }
+}
+
+export async function createAdmin(kafka: Kafka): Promise<KafkaAdminPort> {
+  const admin = kafka.admin();
+  await wrap('kafka admin connect', () => admin.connect());
+
+  return {
+    ensureTopics: (specs) => wrap('ensureTopics', async () => {
+      const topics = specs.map((s) => s.topic);
+      const plan = planTopics(specs, await partitionCounts(admin, topics));
+      const created: string[] = [];
+      if (plan.create.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: plan.create.map((s) => ({
+            topic: s.topic,
+            numPartitions: s.partitions,
+            // -1: the broker's default.replication.factor, so one spec serves a 1-node and a 3-node cluster.
+            replicationFactor: -1,
+            configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+          })),
+        });
+        created.push(...plan.create.map((s) => s.topic));
+      }
+      if (plan.raise.length > 0) await admin.createPartitions({ topicPartitions: plan.raise });
+      const want = new Map(specs.map((s) => [s.topic, s.partitions]));
+      await until(`topics ${topics.join(', ')}`, async () => {
+        const now = await partitionCounts(admin, topics);
+        return topics.every((t) => (now.get(t) ?? 0) >= (want.get(t) ?? 0));
+      });
+      return { created, raised: plan.raise.map((r) => r.topic) };
+    }),
+
+    topicOffsets: (topic) => wrap(`topicOffsets ${topic}`, async () => {
+      const rows = await admin.fetchTopicOffsets(topic);
+      return rows.map((r) => ({ partition: r.partition, low: r.low, high: r.high })).sort((a, b) => a.partition - b.partition);
+    }),
+
+    groupOffsets: (groupId, topic) => wrap(`groupOffsets ${groupId}`, async () => {
+      const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const parts = res.find((r) => r.topic === topic)?.partitions ?? [];
+      return parts.map((p) => ({ partition: p.partition, offset: p.offset })).sort((a, b) => a.partition - b.partition);
+    }),
+
+    resetGroupOffsets: (groupId, topic, offsets) => wrap(`resetGroupOffsets ${groupId}`, async () => {
+      if (offsets.length === 0) return;
+      const { groups } = await admin.describeGroups([groupId]);
+      const state = groups[0]?.state ?? 'Dead';
+      if (state !== 'Empty' && state !== 'Dead') {
+        throw new StagelineError('CONFLICT', `group ${groupId} has live members (state ${state}): stop its consumers before resetting offsets`);
+      }
+      await commitAsGroup(kafka, groupId, topic, offsets);
+      const now = new Map((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions.map((p) => [p.partition, p.offset]) ?? []);
+      const missed = offsets.filter((o) => now.get(o.partition) !== o.offset);
+      if (missed.length > 0) throw new StagelineError('INTERNAL', `offset reset of ${groupId} on ${topic} did not take for partitions ${missed.map((o) => o.partition).join(', ')}`, { retryable: true });
+    }),
+
+    describeGroup: (groupId) => wrap(`describeGroup ${groupId}`, async () => {
+      const { groups } = await admin.describeGroups([groupId]);
+      const g = groups[0];
+      if (!g) return { state: 'Dead', members: [] };
+      return { state: g.state, members: g.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId, host: m.clientHost })) };
+    }),
+
+    deleteTopics: (topics) => wrap(`deleteTopics ${topics.join(', ')}`, async () => {
+      const listed = new Set(await admin.listTopics());
+      const present = topics.filter((t) => listed.has(t));
+      if (present.length === 0) return;
+      await admin.deleteTopics({ topics: present });
+      // Recreating a name right after deleting it fails until the deletion shows in metadata.
+      await until(`deletion of ${present.join(', ')}`, async () => {
+        const now = new Set(await admin.listTopics());
+        return present.every((t) => !now.has(t));
+      });
+    }),
+
+    listTopics: () => wrap('listTopics', async () => (await admin.listTopics()).filter((t) => !t.startsWith('__')).sort()),
+
+    close: () => admin.disconnect(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Producer
+
+export interface OutMessage {
+  key?: Buffer | string | null;
+  value: Buffer;
+  partition?: number;
+  headers?: Record<string, string>;
+}
+
+export interface BatchingProducer {
+  /** One produce request for all the messages (acks=all). */
+  send(topic: string, messages: OutMessage[]): Promise<void>;
+  /** Resolves when the batch holding the message is acknowledged; fire many, then await them together. */
+  enqueue(topic: string, msg: OutMessage): Promise<void>;
+  /** Sends whatever is queued and waits for it; failures reach the enqueue promises, not flush. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function toMessage(m: OutMessage): Message {
+  const out: Message = { value: m.value };
+  if (m.key !== undefined) out.key = m.key;
+  if (m.partition !== undefined) out.partition = m.partition;
+  if (m.headers !== undefined) out.headers = m.headers;
+  return out;
+}
+
+interface Pending {
+  topic: string;
+  msg: Message;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Collects enqueued messages and sends them as one multi-topic request when `maxBatch` are waiting
+ * or `lingerMs` has passed since the first. Batches go out one at a time so a key's messages reach
+ * the broker in the order they were enqueued even across batches. Independent of kafkajs for tests.
+ */
+export class MessageBatcher {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly sendBatch: (topicMessages: TopicMessages[]) => Promise<void>,
+    private readonly lingerMs: number,
+    private readonly maxBatch: number,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  enqueue(topic: string, msg: Message): Promise<void> {
+    if (this.closed) return Promise.reject(new StagelineError('INTERNAL', 'enqueue on a closed producer'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ topic, msg, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  async flush(): Promise<void> {
+    while (this.queue.length > 0 || this.inflight) await this.kick();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  private schedule(): void {
+    if (this.queue.length >= this.maxBatch) void this.kick();
+    else if (this.timer === undefined && this.queue.length > 0) this.timer = setTimeout(() => void this.kick(), this.lingerMs);
+  }
+
+  private kick(): Promise<void> {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.inflight ??= this.drain().finally(() => {
+      this.inflight = undefined;
+      // Messages that arrived while the last batch was on the wire must not wait for another enqueue.
+      this.schedule();
+    });
+    return this.inflight;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      const byTopic = new Map<string, Message[]>();
+      for (const p of batch) {
+        const list = byTopic.get(p.topic);
+        if (list) list.push(p.msg);
+        else byTopic.set(p.topic, [p.msg]);
+      }
+      try {
+        await this.sendBatch([...byTopic].map(([topic, messages]) => ({ topic, messages })));
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        const wrapped = kafkaError(`produce of ${batch.length} messages`, err);
+        for (const p of batch) p.reject(wrapped);
+      }
+    }
+  }
+}
+
+export async function createProducer(kafka: Kafka, opts: { lingerMs?: number; maxBatch?: number; idempotent?: boolean }): Promise<BatchingProducer> {
+  const idempotent = opts.idempotent ?? false;
+  const producer: Producer = kafka.producer({
+    // Java-compatible murmur2: keys land on the same partitions as with any other Kafka client.
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+    idempotent,
+    // Idempotence keeps order only with one request in flight; kafkajs would force it anyway, with a warning.
+    ...(idempotent ? { maxInFlightRequests: 1 } : {}),
+  });
+  await wrap('kafka producer connect', () => producer.connect());
+  const batcher = new MessageBatcher(
+    async (topicMessages) => { await producer.sendBatch({ acks: -1, topicMessages }); },
+    opts.lingerMs ?? 5,
+    opts.maxBatch ?? 500,
+  );
+  return {
+    send: (topic, messages) => wrap(`produce to ${topic}`, async () => {
+      if (messages.length === 0) return;
+      await producer.send({ topic, acks: -1, messages: messages.map(toMessage) });
+    }),
+    enqueue: (topic, msg) => batcher.enqueue(topic, toMessage(msg)),
+    flush: () => batcher.flush(),
+    close: async () => {
+      await batcher.close();
+      await producer.disconnect();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumer
+
+export function createConsumer(kafka: Kafka, opts: { groupId: string; sessionTimeoutMs?: number; heartbeatIntervalMs?: number; maxBytesPerPartition?: number }): Consumer {
+  const sessionTimeout = opts.sessionTimeoutMs ?? 30_000;
+  return kafka.consumer({
+    groupId: opts.groupId,
+    sessionTimeout,
+    // Well under Kafka's ceiling of a third of the session, so one slow beat does not cost the membership.
+    heartbeatInterval: opts.heartbeatIntervalMs ?? Math.max(1000, Math.floor(sessionTimeout / 10)),
+    rebalanceTimeout: Math.max(60_000, sessionTimeout),
+    maxBytesPerPartition: opts.maxBytesPerPartition ?? 1024 * 1024,
+    // An idle fetch returns within 1 s, so pause/resume and shutdown are not held up by the 5 s default.
+    maxWaitTimeInMs: 1000,
+    allowAutoTopicCreation: false,
+    readUncommitted: false,
+  });
+}

@@ -1,0 +1,365 @@
+/**
+ * The subcommands. Each is a small function over the Config; the work lives in the modules they call.
+ */
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
+import { once } from 'node:events';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { ParseArgsConfig } from 'node:util';
+import type { Config, Flags } from '../config.js';
+import { redactedConfig } from '../config.js';
+import { StagelineError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { createApp, type App } from '../app.js';
+import { stackDown, stackOptions, stackStatus, stackUp } from '../stack/index.js';
+import { provision, provisionKafka, provisionMysql } from '../provision.js';
+import { hbaseProvisioner } from '../stack/hbase-provisioner.js';
+import { ingest, type IngestSummary } from '../ingest/ingest.js';
+import { generateLines } from '../seed/generate.js';
+import { runMaster } from '../master/master.js';
+import { runNightly } from '../master/supervisor.js';
+import { runStage } from '../runtime/stage-main.js';
+import { readReport, readRejects, formatReportTable } from '../report.js';
+import { STAGES, type StageName } from '../../topology/index.js';
+
+export interface CommandContext {
+  cfg: Readonly<Config>;
+  log: Logger;
+  flags: Flags;
+  args: string[];
+  argv: string[];
+}
+
+export interface Command {
+  summary: string;
+  help: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(ctx: CommandContext): Promise<number>;
+}
+
+const out = (s: string) => process.stdout.write(s + '\n');
+const err = (s: string) => process.stderr.write(s + '\n');
+const str = (f: Flags, k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
+
+export function yesterdayUtc(now: number): string {
+  return new Date(now - 86_400_000).toISOString().slice(0, 10);
+}
+
+function dayFlag(f: Flags, required: boolean, now = Date.now()): string {
+  const d = str(f, 'day');
+  if (!d) {
+    if (required) throw new StagelineError('INPUT_INVALID', '--day YYYY-MM-DD is required');
+    return yesterdayUtc(now);
+  }
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(d) || Number.isNaN(Date.parse(`${d}T00:00:00Z`)) || new Date(`${d}T00:00:00Z`).toISOString().slice(0, 10) !== d) {
+    throw new StagelineError('INPUT_INVALID', `--day must be a calendar date YYYY-MM-DD, got "${d}"`);
+  }
+  return d;
+}
+
+function intFlag(f: Flags, k: string, def: number, min = 0): number {
+  const v = str(f, k);
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new StagelineError('INPUT_INVALID', `--${k} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+async function withApp<T>(ctx: CommandContext, fn: (app: App) => Promise<T>): Promise<T> {
+  const app = createApp(ctx.cfg, ctx.log);
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+const fmtMs = (ms: number) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+async function stackUpCmd(ctx: CommandContext, quiet = false): Promise<void> {
+  const o = stackOptions(ctx.cfg);
+  const t0 = Date.now();
+  const services = await stackUp(o, (m) => err(`  ${m}`));
+  for (const s of services) {
+    const how = s.state === 'external' ? 'external (not started by stageline)' : s.startedNow ? `started in ${fmtMs(s.ms)}` : 'already running';
+    if (!quiet || s.startedNow) err(`${s.name.padEnd(6)} ${s.endpoint.padEnd(28)} ${how}${s.logFile ? `  log: ${s.logFile}` : ''}`);
+  }
+  const app = createApp(ctx.cfg, ctx.log);
+  try {
+    const p = await provision(app, hbaseProvisioner(ctx.cfg, ctx.log));
+    if (!quiet) err(`provisioned namespace "${ctx.cfg.namespace}": MySQL database ${ctx.cfg.mysql.database} (${p.migrations.length} new migrations), HBase tables ${p.tables.length}, topics created ${p.topicsCreated.length}, raised ${p.topicsRaised.length}`);
+  } finally {
+    await app.close();
+  }
+  if (!quiet) err(`stack ready in ${fmtMs(Date.now() - t0)}`);
+}
+
+export const COMMANDS: Record<string, Command> = {
+  stack: {
+    summary: 'up | down | status of the local Kafka, HBase and MySQL',
+    help: 'stageline stack up|down|status\n  up      start what is not running (idempotent), wait for readiness, provision the namespace\n  down    stop what `up` started (an external MySQL is left alone)\n  status  each service and where it listens',
+    options: { json: { type: 'boolean' } },
+    async run(ctx) {
+      const sub = ctx.args[0];
+      const o = stackOptions(ctx.cfg);
+      if (sub === 'up') {
+        await stackUpCmd(ctx);
+        return 0;
+      }
+      if (sub === 'down') {
+        for (const s of await stackDown(o)) err(`${s.name.padEnd(6)} ${s.stopped ? 'stopped' : 'was not started by stageline'}`);
+        return 0;
+      }
+      if (sub === 'status') {
+        const st = await stackStatus(o);
+        if (ctx.flags.json) out(JSON.stringify(st));
+        else for (const s of st) out(`${s.name.padEnd(6)} ${s.state.padEnd(9)} ${s.endpoint}${s.pid ? `  pid ${s.pid}` : ''}${s.logFile ? `  log ${s.logFile}` : ''}${s.detail ? `  (${s.detail})` : ''}`);
+        return st.every((s) => s.state === 'running' || s.state === 'external') ? 0 : 1;
+      }
+      throw new StagelineError('INPUT_INVALID', 'usage: stageline stack up|down|status');
+    },
+  },
+  provision: {
+    summary: 'create/upgrade the namespace: MySQL migrations, HBase tables, Kafka topics',
+    help: 'stageline provision\n  Idempotent. Same as what `stack up` does after the servers are ready.',
+    options: {},
+    async run(ctx) {
+      await withApp(ctx, async (app) => {
+        const p = await provision(app, hbaseProvisioner(ctx.cfg, ctx.log));
+        out(JSON.stringify(p));
+      });
+      return 0;
+    },
+  },
+  migrate: {
+    summary: 'apply pending MySQL migrations',
+    help: 'stageline migrate',
+    options: {},
+    async run(ctx) {
+      await withApp(ctx, async (app) => out(`applied: ${JSON.stringify(await provisionMysql(app))}`));
+      return 0;
+    },
+  },
+  topology: {
+    summary: 'apply: create topics and raise partition counts from topology/topology.json',
+    help: 'stageline topology apply\n  Creates missing topics and raises partitions to the topology\'s counts (never lowers them).',
+    options: {},
+    async run(ctx) {
+      if (ctx.args[0] !== 'apply') throw new StagelineError('INPUT_INVALID', 'usage: stageline topology apply');
+      await withApp(ctx, async (app) => {
+        const r = await provisionKafka(app);
+        out(`topics created: ${r.created.join(', ') || 'none'}; partitions raised: ${r.raised.join(', ') || 'none'}`);
+      });
+      return 0;
+    },
+  },
+  seed: {
+    summary: 'generate a realistic, deterministic day of NDJSON traffic',
+    help: 'stageline seed --day D --events N [--merchants M] [--seed S] [--out FILE]\n  Writes NDJSON to stdout (or FILE); pipe it into `stageline ingest -`.',
+    options: { day: { type: 'string' }, events: { type: 'string' }, merchants: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } },
+    async run(ctx) {
+      const day = dayFlag(ctx.flags, true);
+      const o = { day, events: intFlag(ctx.flags, 'events', 200_000, 1), merchants: intFlag(ctx.flags, 'merchants', 50, 1), seed: intFlag(ctx.flags, 'seed', 1) };
+      const file = str(ctx.flags, 'out');
+      const dest = file ? createWriteStream(file) : process.stdout;
+      let buf = '';
+      for (const line of generateLines(o)) {
+        buf += line + '\n';
+        if (buf.length > 1 << 16) {
+          if (!dest.write(buf)) await once(dest, 'drain');
+          buf = '';
+        }
+      }
+      dest.write(buf);
+      if (file) {
+        (dest as ReturnType<typeof createWriteStream>).end();
+        await once(dest, 'close');
+      }
+      return 0;
+    },
+  },
+  ingest: {
+    summary: 'store NDJSON events (file or -) in HBase; refused lines go to a rejects file',
+    help: 'stageline ingest <file|-> [--rejects PATH] [--json]\n  Default rejects file: <file>.rejects.ndjson, or ./ingest-rejects-<time>.ndjson for stdin.\n  Exit 0 when the input was processed (refusals included); 1 when a server is unreachable.',
+    options: { rejects: { type: 'string' }, json: { type: 'boolean' } },
+    async run(ctx) {
+      const src = ctx.args[0];
+      if (!src) throw new StagelineError('INPUT_INVALID', 'usage: stageline ingest <file|->');
+      const rejects = str(ctx.flags, 'rejects') ?? (src === '-' ? resolve(`ingest-rejects-${new Date().toISOString().replace(/[:.]/g, '-')}.ndjson`) : `${src}.rejects.ndjson`);
+      const input = src === '-' ? process.stdin : createReadStream(src);
+      const summary = await withApp(ctx, (app) => runIngest(app, input, rejects, !ctx.flags.json && process.stderr.isTTY === true));
+      if (ctx.flags.json) out(JSON.stringify(summary));
+      else printIngest(summary);
+      return 0;
+    },
+  },
+  nightly: {
+    summary: 'the nightly trigger: run (or resume) the master for a day, optionally with workers',
+    help: 'stageline nightly [--day D] [--with-workers N] [--rerun]\n  --day D           the day to run (default: yesterday, UTC)\n  --with-workers N  also run N replicas of each stage as child processes\n  --rerun           run a completed day again under a new epoch\n  The master is supervised: re-spawned with backoff if it dies. Exit 0 when the day is complete.',
+    options: { day: { type: 'string' }, 'with-workers': { type: 'string' }, rerun: { type: 'boolean' }, quiet: { type: 'boolean' } },
+    async run(ctx) {
+      const day = dayFlag(ctx.flags, false);
+      const r = await runNightly(ctx, { day, workers: intFlag(ctx.flags, 'with-workers', 0), rerun: ctx.flags.rerun === true, quiet: ctx.flags.quiet === true });
+      return r;
+    },
+  },
+  master: {
+    summary: '(internal) one master process for a day; `nightly` runs and supervises it',
+    help: 'stageline master --day D [--rerun]\n  Exit 0 complete, 3 failed (stuck), 4 another master holds the day.',
+    options: { day: { type: 'string' }, rerun: { type: 'boolean' } },
+    async run(ctx) {
+      const day = dayFlag(ctx.flags, true);
+      const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+      return withApp(ctx, async (app) => {
+        try {
+          const outcome = await runMaster(app, { day, rerun: ctx.flags.rerun === true, owner, newRunId: (e) => `${day}.e${e}.${randomBytes(4).toString('hex')}` });
+          ctx.log.info({ day, outcome }, 'master finished');
+          return outcome === 'failed' ? 3 : 0;
+        } catch (e) {
+          if (e instanceof StagelineError && e.code === 'CONFLICT') {
+            err(e.message);
+            return 4;
+          }
+          throw e;
+        }
+      });
+    },
+  },
+  stage: {
+    summary: 'run one replica of a stage: split | transform | summarize',
+    help: `stageline stage <${STAGES.join('|')}>\n  A consumer-group member on the stage's input topic. Start more to scale. SIGTERM drains.`,
+    options: {},
+    async run(ctx) {
+      const name = ctx.args[0] as StageName | undefined;
+      if (!name || !STAGES.includes(name)) throw new StagelineError('INPUT_INVALID', `usage: stageline stage <${STAGES.join('|')}>`);
+      const app = createApp(ctx.cfg, ctx.log);
+      await runStage(app, name);
+      return 0;
+    },
+  },
+  report: {
+    summary: 'the daily summaries of a day: a table, or --json lines',
+    help: 'stageline report --day D [--merchant M] [--json]\n  --json  one JSON object per merchant-day per line, sorted by merchant_id',
+    options: { day: { type: 'string' }, merchant: { type: 'string' }, json: { type: 'boolean' } },
+    async run(ctx) {
+      const day = dayFlag(ctx.flags, true);
+      const merchant = str(ctx.flags, 'merchant');
+      return withApp(ctx, async (app) => {
+        const rows = await readReport(app, day, merchant);
+        if (ctx.flags.json) for (const r of rows) out(r.json);
+        else out(formatReportTable(rows.map((r) => r.summary)));
+        if (rows.length === 0) err(`no summaries for ${day}${merchant ? ` and merchant ${merchant}` : ''}`);
+        return 0;
+      });
+    },
+  },
+  rejects: {
+    summary: 'stored events of a day that failed a rule, with the reason',
+    help: 'stageline rejects --day D [--merchant M] [--limit N] [--json]',
+    options: { day: { type: 'string' }, merchant: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    async run(ctx) {
+      const day = dayFlag(ctx.flags, true);
+      return withApp(ctx, async (app) => {
+        const r = await readRejects(app, day, str(ctx.flags, 'merchant'), intFlag(ctx.flags, 'limit', 100, 1));
+        if (ctx.flags.json) {
+          for (const q of r.rows) out(JSON.stringify(q));
+        } else {
+          out(`${r.total} quarantined events on ${day}${r.total > r.rows.length ? ` (showing ${r.rows.length})` : ''}; by reason: ${Object.entries(r.byReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+          for (const q of r.rows) out(`${q.merchant_id}\t${q.visitor_id}\t${q.event_id}\t${q.reason}: ${q.detail}`);
+          out(`dead letters (messages a stage could not handle): ${r.deadLetters}`);
+        }
+        return 0;
+      });
+    },
+  },
+  demo: {
+    summary: 'the whole night on this machine: stack up → seed → ingest → nightly → report',
+    help: 'stageline demo [--day D] [--events N] [--merchants M] [--workers N]\n  Defaults: yesterday (UTC), 200000 events, 50 merchants, 1 replica per stage.',
+    options: { day: { type: 'string' }, events: { type: 'string' }, merchants: { type: 'string' }, workers: { type: 'string' } },
+    async run(ctx) {
+      return runDemo(ctx);
+    },
+  },
+  config: {
+    summary: 'print the effective configuration (secrets redacted)',
+    help: 'stageline config',
+    options: {},
+    async run(ctx) {
+      out(JSON.stringify(redactedConfig(ctx.cfg as Config), null, 2));
+      return 0;
+    },
+  },
+};
+
+async function runIngest(app: App, input: AsyncIterable<Buffer | string>, rejects: string, progress: boolean): Promise<IngestSummary> {
+  let last = 0;
+  return ingest(input, rejects, {
+    hbase: app.hbase(),
+    db: app.db(),
+    rawTable: app.tables.raw,
+    buckets: app.topology.buckets,
+    now: Date.now,
+    onProgress: progress
+      ? (s) => {
+          if (Date.now() - last < 500) return;
+          last = Date.now();
+          process.stderr.write(`\ringest: ${s.read.toLocaleString('en-US')} lines, ${s.stored.toLocaleString('en-US')} stored, ${s.refused} refused, ${Math.round(s.read / Math.max(1, s.elapsed_ms / 1000)).toLocaleString('en-US')} lines/s   `);
+        }
+      : undefined as unknown as (s: IngestSummary) => void,
+  });
+}
+
+function printIngest(s: IngestSummary): void {
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  out(`read ${s.read} lines (${s.blank} blank) in ${fmtMs(s.elapsed_ms)}: stored ${s.stored} (${s.new_events} new events, ${s.duplicates} already stored or repeated), refused ${s.refused}`);
+  if (s.refused > 0) out(`refused by reason: ${Object.entries(s.refused_by_reason).map(([k, v]) => `${k} ${v}`).join(', ')}; details in ${s.rejects_file}`);
+  out(`merchant-days touched: ${s.merchant_days} (days: ${Object.entries(s.days).sort().map(([d, n]) => `${d} ${n}`).join(', ')})`);
+}
+
+async function runDemo(ctx: CommandContext): Promise<number> {
+  const day = dayFlag(ctx.flags, false);
+  const events = intFlag(ctx.flags, 'events', 200_000, 1);
+  const merchants = intFlag(ctx.flags, 'merchants', 50, 1);
+  const workers = intFlag(ctx.flags, 'workers', 1, 1);
+  const t0 = Date.now();
+  err(`== 1/4 stack up (Kafka, HBase, MySQL; first run downloads jars through Maven)`);
+  await stackUpCmd(ctx);
+  err(`\n== 2/4 seed ${events.toLocaleString('en-US')} events over ${merchants} merchants for ${day}, ingest them`);
+  const dir = join(ctx.cfg.stack.dir, 'demo');
+  mkdirSync(dir, { recursive: true });
+  const rejects = join(dir, `ingest-rejects-${day}.ndjson`);
+  const lines = (function* () {
+    for (const l of generateLines({ day, events, merchants, seed: 1 })) yield l + '\n';
+  })();
+  async function* chunked() {
+    let buf = '';
+    for (const l of lines) {
+      buf += l;
+      if (buf.length > 1 << 16) {
+        yield buf;
+        buf = '';
+      }
+    }
+    if (buf) yield buf;
+  }
+  const summary = await withApp(ctx, (app) => runIngest(app, chunked(), rejects, process.stderr.isTTY === true));
+  printIngest(summary);
+  err(`\n== 3/4 nightly --day ${day} --with-workers ${workers}`);
+  const code = await runNightly(ctx, { day, workers, rerun: true, quiet: false });
+  if (code !== 0) return code;
+  err(`\n== 4/4 report --day ${day}`);
+  await withApp(ctx, async (app) => {
+    const rows = await readReport(app, day);
+    out(formatReportTable(rows.map((r) => r.summary)));
+  });
+  const bin = 'npx stageline';
+  err(`\ndemo finished in ${fmtMs(Date.now() - t0)}. Where to look next:
+  ${bin} report --day ${day} --json          every metric, one JSON line per merchant-day
+  ${bin} report --day ${day} --merchant m00  one merchant
+  ${bin} rejects --day ${day}                stored events that failed a rule, with reasons
+  ingest refusals:                           ${rejects}
+  sessions (intermediate rows):              HBase table ${ctx.cfg.hbase.namespace}:sessions
+  ${bin} stack status | stack down`);
+  return 0;
+}

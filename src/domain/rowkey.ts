@@ -1,0 +1,110 @@
+/**
+ * HBase row keys. Pure byte layouts, documented in docs/data-layout.md.
+ *
+ * raw_events:  merchant_id 0x00 | day YYYYMMDD | bucket u16be | len(visitor) u16be | visitor utf8 | event_id utf8
+ *   - merchant ids are [A-Za-z0-9_-] so 0x00 can never appear inside one, and it sorts below every
+ *     allowed byte: "ab\0…" and "abc\0…" never interleave.
+ *   - the visitor is length-prefixed, so no character of a visitor id (|, #, /, 0x00, emoji) can
+ *     be mistaken for a separator; event_id is last and needs no delimiter.
+ *   - the key is the event's identity, so storing an occurrence again rewrites the same row.
+ * Occurrences of one identity are cells of that row: qualifier = ts u64be | first 8 bytes of
+ * sha256(line). An identical retry lands on the identical cell; a differing one adds a cell, and
+ * split keeps the earliest.
+ */
+import { createHash } from 'node:crypto';
+
+export const RAW_FAMILY = 'e';
+const te = new TextEncoder();
+
+/** FNV-1a over the UTF-8 bytes: stable across processes and releases, unlike a seeded hash. */
+export function fnv1a(bytes: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (const b of bytes) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+export function bucketOf(visitorId: string, buckets: number): number {
+  return fnv1a(te.encode(visitorId)) % buckets;
+}
+
+export const dayBytes = (day: string): Buffer => Buffer.from(day.replaceAll('-', ''), 'ascii');
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+/** Prefix shared by every row of (merchant, day, bucket); bucket may equal `buckets` as an exclusive end. */
+export function rawBucketPrefix(merchantId: string, day: string, bucket: number): Buffer {
+  return Buffer.concat([Buffer.from(merchantId, 'ascii'), Buffer.from([0]), dayBytes(day), u16(bucket)]);
+}
+
+export function rawRowKey(id: { merchant_id: string; day: string; visitor_id: string; event_id: string }, buckets: number): Buffer {
+  const visitor = Buffer.from(id.visitor_id, 'utf8');
+  return Buffer.concat([rawBucketPrefix(id.merchant_id, id.day, bucketOf(id.visitor_id, buckets)), u16(visitor.length), visitor, Buffer.from(id.event_id, 'utf8')]);
+}
+
+export interface ParsedRawKey {
+  merchant_id: string;
+  day: string;
+  bucket: number;
+  visitor_id: string;
+  event_id: string;
+}
+
+export function parseRawRowKey(key: Buffer): ParsedRawKey {
+  const zero = key.indexOf(0);
+  if (zero < 1) throw new Error('raw row key without merchant separator');
+  const merchant_id = key.subarray(0, zero).toString('ascii');
+  const d = key.subarray(zero + 1, zero + 9).toString('ascii');
+  const day = `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}`;
+  const bucket = key.readUInt16BE(zero + 9);
+  const vlen = key.readUInt16BE(zero + 11);
+  const vstart = zero + 13;
+  const visitor_id = key.subarray(vstart, vstart + vlen).toString('utf8');
+  const event_id = key.subarray(vstart + vlen).toString('utf8');
+  return { merchant_id, day, bucket, visitor_id, event_id };
+}
+
+export function occurrenceQualifier(ts: number, line: string): Buffer {
+  const q = Buffer.alloc(16);
+  q.writeBigUInt64BE(BigInt(ts), 0);
+  createHash('sha256').update(line).digest().copy(q, 8, 0, 8);
+  return q;
+}
+
+export const qualifierTs = (q: Buffer): number => Number(q.readBigUInt64BE(0));
+
+/** Region split points for raw_events: merchant ids spread over [A-Za-z0-9_-], so split on their first byte. */
+export const RAW_SPLITS = ['0', 'A', 'N', '_', 'a', 'n'].map((s) => Buffer.from(s, 'ascii'));
+
+/** sessions: merchant 0x00 | day | len(visitor) u16be | visitor | session index u16be */
+export function sessionRowKey(merchantId: string, day: string, visitorId: string, index: number): Buffer {
+  const visitor = Buffer.from(visitorId, 'utf8');
+  return Buffer.concat([Buffer.from(merchantId, 'ascii'), Buffer.from([0]), dayBytes(day), u16(visitor.length), visitor, u16(index)]);
+}
+
+export const sessionDayPrefix = (merchantId: string, day: string): Buffer => Buffer.concat([Buffer.from(merchantId, 'ascii'), Buffer.from([0]), dayBytes(day)]);
+
+/** daily_summaries: day | merchant. A day's rows scan in merchant_id order, which is the report's order. */
+export const summaryRowKey = (day: string, merchantId: string): Buffer => Buffer.concat([dayBytes(day), Buffer.from(merchantId, 'ascii')]);
+
+/** daily_products: day | merchant 0x00 | product_id utf8 */
+export const productRowKey = (day: string, merchantId: string, productId: string): Buffer =>
+  Buffer.concat([dayBytes(day), Buffer.from(merchantId, 'ascii'), Buffer.from([0]), Buffer.from(productId, 'utf8')]);
+
+/** Exclusive end for a scan of every key that starts with prefix. */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.alloc(0);
+}

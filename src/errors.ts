@@ -1,0 +1,56 @@
+/**
+ * Typed errors: every failure the pipeline reasons about carries a code from a closed union and a
+ * `retryable` flag. The stage runtime retries retryable errors with backoff and sends the others
+ * to the dead-letter topic, so the classification here decides between "wait" and "quarantine".
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'STACK_START_FAILED'
+  | 'STACK_MISSING_DEPENDENCY'
+  | 'KAFKA_UNAVAILABLE'
+  | 'HBASE_UNAVAILABLE'
+  | 'HBASE_ERROR'
+  | 'MYSQL_UNAVAILABLE'
+  | 'MYSQL_ERROR'
+  | 'TIMEOUT'
+  | 'DECODE_FAILED'
+  | 'SCHEMA_UNKNOWN'
+  | 'INPUT_INVALID'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'INTERNAL';
+
+export class StagelineError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  constructor(code: ErrorCode, message: string, opts: { retryable?: boolean; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'StagelineError';
+    this.code = code;
+    this.retryable = opts.retryable ?? false;
+  }
+}
+
+const RETRYABLE_NODE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN', 'ER_NO_SUCH_THREAD', 'ECONNABORTED',
+]);
+
+/** The one classifier: typed errors say it themselves; known transport failures are retryable. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof StagelineError) return err.retryable;
+  if (typeof err === 'object' && err !== null) {
+    const e = err as { code?: unknown; retriable?: unknown; name?: unknown; fatal?: unknown };
+    if (e.retriable === true) return true; // kafkajs marks its own errors
+    if (typeof e.code === 'string' && RETRYABLE_NODE_CODES.has(e.code)) return true;
+    if (e.fatal === true) return true; // mysql2: the connection died, a new one may work
+    if (e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError' || e.name === 'KafkaJSNumberOfRetriesExceeded') return true;
+  }
+  return false;
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

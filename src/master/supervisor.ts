@@ -1,0 +1,181 @@
+/**
+ * `stageline nightly`: the trigger. It runs the master as a child process and re-spawns it with
+ * backoff when it dies (the master resumes from MySQL), optionally runs N replicas of each stage
+ * and restarts any that die, and shows progress from the ledger while it waits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CommandContext } from '../cli/commands.js';
+import { createApp } from '../app.js';
+import { projectPath } from '../paths.js';
+import { backoffDelay, sleep } from '../retry.js';
+import { readProgress, type Progress } from './master.js';
+import { STAGES } from '../../topology/index.js';
+
+const FORWARDED = ['namespace', 'kafka-brokers', 'mysql-url', 'hbase-zk', 'data-dir', 'log-level'];
+
+export function forwardedFlags(flags: CommandContext['flags']): string[] {
+  return FORWARDED.flatMap((k) => (typeof flags[k] === 'string' ? [`--${k}`, flags[k] as string] : []));
+}
+
+export interface ChildSpec {
+  name: string;
+  args: string[];
+  logFile: string;
+}
+
+export function spawnStageline(spec: ChildSpec, extraEnv: Record<string, string> = {}): ChildProcess {
+  const fd = openSync(spec.logFile, 'a');
+  const child = spawn(process.execPath, [projectPath('bin', 'stageline.js'), ...spec.args], {
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, STAGELINE_LOG_FORMAT: 'json', ...extraEnv },
+  });
+  closeSync(fd);
+  return child;
+}
+
+/** Keeps a set of stage replicas alive until stopped; a replica that dies is restarted with backoff. */
+export class WorkerPool {
+  private readonly children = new Map<string, ChildProcess>();
+  private stopping = false;
+  restarts = 0;
+  constructor(private readonly specs: ChildSpec[], private readonly onEvent: (msg: string) => void) {}
+
+  start(): void {
+    for (const s of this.specs) this.launch(s, 0);
+  }
+
+  private launch(spec: ChildSpec, attempt: number): void {
+    const child = spawnStageline(spec);
+    this.children.set(spec.name, child);
+    child.on('exit', (code, signal) => {
+      if (this.stopping) return;
+      this.restarts++;
+      const delay = backoffDelay(Math.min(attempt + 1, 6), { initialDelayMs: 500, maxDelayMs: 10_000, factor: 2 }, Math.random);
+      this.onEvent(`worker ${spec.name} exited (${signal ?? code}); restarting in ${delay} ms (log: ${spec.logFile})`);
+      setTimeout(() => { if (!this.stopping) this.launch(spec, attempt + 1); }, delay);
+    });
+  }
+
+  pids(): Record<string, number | undefined> {
+    return Object.fromEntries([...this.children].map(([k, c]) => [k, c.pid]));
+  }
+
+  /** SIGTERM all (they drain and commit), SIGKILL what is still alive after the bound. */
+  async stop(boundMs = 40_000): Promise<void> {
+    this.stopping = true;
+    const alive = [...this.children.values()].filter((c) => c.exitCode === null && c.signalCode === null);
+    await Promise.all(alive.map((c) => new Promise<void>((resolve) => {
+      const t = setTimeout(() => { c.kill('SIGKILL'); }, boundMs);
+      c.once('exit', () => { clearTimeout(t); resolve(); });
+      c.kill('SIGTERM');
+    })));
+  }
+}
+
+function bar(done: number, total: number, width = 24): string {
+  const f = total === 0 ? 1 : done / total;
+  const n = Math.round(f * width);
+  return `[${'#'.repeat(n)}${'.'.repeat(width - n)}]`;
+}
+
+export function progressLine(p: Progress): string {
+  const rate = p.eventsDone / Math.max(1, p.elapsedMs / 1000);
+  return `${p.day} e${p.epoch} ${p.state.padEnd(8)} chunks published ${p.chunksPublished}/${p.chunks}  split ${bar(p.chunksSplit, p.chunks, 12)} ${p.chunksSplit}/${p.chunks}  merchant-days ${bar(p.merchantDaysDone, p.merchantDays)} ${p.merchantDaysDone}/${p.merchantDays}  events ${p.eventsDone.toLocaleString('en-US')}/${p.plannedRows.toLocaleString('en-US')} (${Math.round(rate).toLocaleString('en-US')}/s)${p.deadLetters ? `  dead letters ${p.deadLetters}` : ''}`;
+}
+
+export interface NightlyOptions {
+  day: string;
+  workers: number;
+  rerun: boolean;
+  quiet: boolean;
+}
+
+export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promise<number> {
+  const cfg = ctx.cfg;
+  const logDir = join(cfg.stack.dir, 'logs', o.day);
+  mkdirSync(logDir, { recursive: true });
+  const fwd = forwardedFlags(ctx.flags);
+  const say = (m: string) => process.stderr.write(`${m}\n`);
+  const tty = process.stderr.isTTY === true && !o.quiet;
+
+  const pool = o.workers > 0
+    ? new WorkerPool(STAGES.flatMap((s) => Array.from({ length: o.workers }, (_, i) => ({ name: `${s}-${i + 1}`, args: ['stage', s, ...fwd], logFile: join(logDir, `${s}-${i + 1}.log`) }))), say)
+    : undefined;
+  pool?.start();
+  if (pool) say(`started ${o.workers} replica(s) of each stage; logs in ${logDir}`);
+  else say('no --with-workers: waiting for stage workers running elsewhere');
+
+  const app = createApp(cfg, ctx.log);
+  let master: ChildProcess | undefined;
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    master?.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const t0 = Date.now();
+  try {
+    let rerun = o.rerun;
+    for (let attempt = 0; ; attempt++) {
+      master = spawnStageline({ name: 'master', args: ['master', '--day', o.day, ...(rerun ? ['--rerun'] : []), ...fwd], logFile: join(logDir, 'master.log') });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => master!.once('exit', (code, signal) => r({ code, signal })));
+      let finished: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+      void exited.then((x) => { finished = x; });
+      let lastPrint = 0;
+      while (!finished) {
+        await Promise.race([exited, sleep(1000)]);
+        if (o.quiet) continue;
+        try {
+          const [run] = await app.db().query<{ epoch: number; started_at: string }>('SELECT epoch, started_at FROM runs WHERE day = ?', [o.day]);
+          if (!run) continue;
+          const p = await readProgress(app, o.day, run.epoch, t0);
+          if (tty) process.stderr.write(`\r${progressLine(p)}  `);
+          else if (Date.now() - lastPrint > 5000 || finished) {
+            say(progressLine(p));
+            lastPrint = Date.now();
+          }
+        } catch {
+          // MySQL away for a moment: progress is cosmetic, the master itself retries.
+        }
+      }
+      if (tty) say('');
+      const { code, signal } = finished;
+      if (code === 0) {
+        const [run] = await app.db().query<{ state: string; epoch: number; completed_at: string | null }>('SELECT state, epoch, completed_at FROM runs WHERE day = ?', [o.day]);
+        if (run) say(progressLine(await readProgress(app, o.day, run.epoch, t0)));
+        say(`day ${o.day} ${run?.state === 'complete' ? 'complete' : run?.state ?? 'unknown'} (epoch ${run?.epoch ?? '?'}) after ${((Date.now() - t0) / 1000).toFixed(1)} s${pool && pool.restarts ? `; ${pool.restarts} worker restart(s)` : ''}`);
+        return 0;
+      }
+      if (code === 3) {
+        const [run] = await app.db().query<{ error: string | null }>('SELECT error FROM runs WHERE day = ?', [o.day]);
+        say(`day ${o.day} FAILED: ${run?.error ?? 'see master log'} (log: ${join(logDir, 'master.log')})`);
+        return 3;
+      }
+      if (code === 4) {
+        say(`another master is running day ${o.day}; not starting a second one`);
+        return 4;
+      }
+      if (interrupted) {
+        say('interrupted: the run is checkpointed; run `stageline nightly` again to resume');
+        return 130;
+      }
+      // After a crash the run is resumed, never re-planned under a new epoch again.
+      rerun = false;
+      if (attempt >= cfg.pipeline.masterRestarts) {
+        say(`master died ${attempt + 1} times (last: ${signal ?? `exit ${code}`}); giving up. Log: ${join(logDir, 'master.log')}`);
+        return 1;
+      }
+      const delay = backoffDelay(attempt + 1, { initialDelayMs: 500, maxDelayMs: 10_000, factor: 2 }, Math.random);
+      say(`master died (${signal ?? `exit ${code}`}); re-spawning in ${delay} ms to resume from MySQL (log: ${join(logDir, 'master.log')})`);
+      await sleep(delay);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await pool?.stop();
+    await app.close();
+  }
+}

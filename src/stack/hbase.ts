@@ -1,0 +1,190 @@
+/**
+ * HBase 2.6 standalone (HMaster + one regionserver + ZooKeeper in one JVM, data on the local
+ * filesystem) from Maven jars: no tarball, no bin/hbase. Jars come from stack/hbase/pom.xml through
+ * the shared Maven cache; hbase-site.xml is written into `<stackDir>/hbase/conf` on every start.
+ */
+import { createConnection } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHBaseAdmin, HBASE_JDK17_FLAGS } from '../adapters/hbase-admin.js';
+import { createHBaseClient } from '../adapters/hbase.js';
+import { StagelineError, errorMessage } from '../errors.js';
+import { silentLogger } from '../log.js';
+import { projectPath } from '../paths.js';
+import { classpathOf, ensureMavenJars, javaBin, readPid, serviceDirs, spawnDaemon, stopPid, waitReady, type ServiceStatus } from './common.js';
+
+export interface HBaseStackOptions {
+  stackDir: string;
+  cacheDir: string;
+  /** @defaultValue 2181 */
+  zkPort: number;
+  /** @defaultValue 16000 */
+  masterPort: number;
+  /** @defaultValue 16020 */
+  regionServerPort: number;
+  /** @defaultValue 1024 */
+  heapMb: number;
+  javaHome?: string;
+  startTimeoutMs: number;
+}
+
+/** The table the readiness check creates and reads; kept small and out of the project's namespaces. */
+export const HBASE_PROBE_TABLE = 'stageline_probe';
+
+const NAME = 'hbase';
+
+export function hbaseDirs(o: Pick<HBaseStackOptions, 'stackDir'>): ReturnType<typeof serviceDirs> {
+  return serviceDirs(o.stackDir, NAME);
+}
+
+/** HBase's runtime jars (fetched through Maven on first use), for the admin tool and HMaster. */
+export function hbaseClasspath(o: Pick<HBaseStackOptions, 'cacheDir'>, log: (m: string) => void = () => undefined): string {
+  return classpathOf(ensureMavenJars(NAME, projectPath('stack', 'hbase', 'pom.xml'), o.cacheDir, log));
+}
+
+function siteXml(o: HBaseStackOptions, dataDir: string): string {
+  const props: Array<[string, string, string]> = [
+    ['hbase.cluster.distributed', 'false', 'standalone: master, regionserver and ZooKeeper in one JVM'],
+    ['hbase.rootdir', `file://${join(dataDir, 'root')}`, 'local filesystem, no HDFS'],
+    ['hbase.tmp.dir', join(dataDir, 'tmp'), ''],
+    ['hbase.zookeeper.quorum', '127.0.0.1', ''],
+    ['hbase.zookeeper.property.clientPort', String(o.zkPort), ''],
+    ['hbase.zookeeper.property.dataDir', join(dataDir, 'zk'), ''],
+    ['hbase.master.port', String(o.masterPort), ''],
+    ['hbase.regionserver.port', String(o.regionServerPort), ''],
+    ['hbase.unsafe.stream.capability.enforce', 'false', 'the local filesystem has no hflush/hsync capability flags'],
+    ['hbase.master.info.port', '-1', 'no web UI: hbase-webapps is not on a Maven classpath'],
+    ['hbase.regionserver.info.port', '-1', ''],
+    // Servers register (in ZooKeeper and hbase:meta) under these names and clients connect to
+    // them: pin them to loopback so a hostname resolving to some other address cannot break the
+    // Node client. (Here `vm` resolves to 127.0.0.1 anyway.)
+    ['hbase.master.hostname', '127.0.0.1', 'name the master registers under'],
+    ['hbase.unsafe.regionserver.hostname', '127.0.0.1', 'name the regionserver registers under (2.4+ key)'],
+    ['hbase.master.ipc.address', '127.0.0.1', 'bind address'],
+    ['hbase.regionserver.ipc.address', '127.0.0.1', 'bind address'],
+    // One regionserver, in-process: do not wait for more before assigning regions.
+    ['hbase.master.wait.on.regionservers.mintostart', '1', ''],
+    ['hbase.master.wait.on.regionservers.maxtostart', '1', ''],
+    ['hbase.master.wait.on.regionservers.timeout', '1000', ''],
+  ];
+  const body = props
+    .map(([k, v, why]) => `  <property>${why ? `<!-- ${why} -->` : ''}<name>${k}</name><value>${v}</value></property>`)
+    .join('\n');
+  return `<?xml version="1.0"?>\n<!-- Written by src/stack/hbase.ts on every start: edit that file, not this one. -->\n<configuration>\n${body}\n</configuration>\n`;
+}
+
+function portOpen(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean): void => { s.destroy(); resolve(ok); };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+async function portsOpen(o: HBaseStackOptions): Promise<boolean> {
+  const open = await Promise.all([o.zkPort, o.masterPort, o.regionServerPort].map((p) => portOpen(p)));
+  return open.every(Boolean);
+}
+
+/** The Node client can write and read the probe table: regions assigned, meta readable. */
+async function clientServes(o: HBaseStackOptions): Promise<boolean> {
+  const client = createHBaseClient({ zkQuorum: `127.0.0.1:${o.zkPort}`, rpcTimeoutMs: 5000, attempts: 2 }, silentLogger);
+  try {
+    const key = Buffer.from('probe');
+    await client.put(HBASE_PROBE_TABLE, { key, cells: [{ family: 'p', qualifier: Buffer.from('t'), value: Buffer.from(String(Date.now())) }] });
+    return (await client.get(HBASE_PROBE_TABLE, key)) !== undefined;
+  } catch {
+    return false;
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Ready = the admin tool can create the probe table (master initialised, regions assignable) AND
+ * the Node client serves a Get on it. The admin launch is slow, so it runs once the ports listen
+ * and is skipped after its first success.
+ */
+async function waitHBaseReady(o: HBaseStackOptions, pid: number | undefined, logFile: string, timeoutMs: number, log: (m: string) => void): Promise<void> {
+  const dirs = hbaseDirs(o);
+  const deadline = Date.now() + timeoutMs;
+  let tableReady = false;
+  await waitReady('HBase', async () => {
+    if (!(await portsOpen(o))) return false;
+    if (!tableReady) {
+      const admin = createHBaseAdmin({ classpath: hbaseClasspath(o), confDir: dirs.conf, ...(o.javaHome ? { javaHome: o.javaHome } : {}), timeoutMs: Math.max(10_000, deadline - Date.now()) }, silentLogger);
+      try {
+        await admin.ensureTables([{ name: HBASE_PROBE_TABLE, families: ['p'] }]);
+        tableReady = true;
+      } catch (err) {
+        log(`hbase: probe table not ready yet: ${errorMessage(err).split('\n')[0] ?? ''}`);
+        return false;
+      }
+    }
+    return clientServes(o);
+  }, { timeoutMs, logFile, intervalMs: 1000, ...(pid !== undefined ? { pid } : {}) });
+}
+
+export async function hbaseStatus(o: HBaseStackOptions): Promise<ServiceStatus> {
+  const dirs = hbaseDirs(o);
+  const pid = readPid(dirs.pidFile);
+  const endpoint = `127.0.0.1:${o.zkPort}`;
+  const open = await portsOpen(o);
+  if (pid !== undefined) {
+    return open
+      ? { name: NAME, state: 'running', endpoint, pid, logFile: dirs.logFile }
+      : { name: NAME, state: 'unhealthy', endpoint, pid, logFile: dirs.logFile, detail: 'process alive but ZooKeeper/master/regionserver ports not all listening (starting or failing)' };
+  }
+  return open
+    ? { name: NAME, state: 'external', endpoint, detail: 'ports answer but no pid file of ours: an HBase started elsewhere' }
+    : { name: NAME, state: 'stopped', endpoint };
+}
+
+/** Idempotent: a running (or external) HBase that passes the readiness check is reused. */
+export async function startHBase(o: HBaseStackOptions, log: (m: string) => void): Promise<ServiceStatus & { startedNow: boolean; ms: number }> {
+  const t0 = Date.now();
+  const dirs = hbaseDirs(o);
+  const existing = await hbaseStatus(o);
+  if (existing.state === 'running' || existing.state === 'external' || existing.state === 'unhealthy') {
+    // Ours and still starting, ours and up, or someone else's: wait for it rather than start a
+    // second one that would fight over the ports.
+    log(`hbase: ${existing.state} (pid ${existing.pid ?? '-'}), checking readiness`);
+    // The probe table outlives restarts: when the client already serves it, the admin launch
+    // (seconds of JVM start) adds nothing.
+    if (existing.state !== 'unhealthy' && (await clientServes(o))) return { ...existing, startedNow: false, ms: Date.now() - t0 };
+    await waitHBaseReady(o, existing.pid, dirs.logFile, o.startTimeoutMs, log);
+    return { ...(await hbaseStatus(o)), startedNow: false, ms: Date.now() - t0 };
+  }
+
+  const classpath = hbaseClasspath(o, log);
+  for (const d of [dirs.conf, dirs.data, join(dirs.data, 'tmp')]) mkdirSync(d, { recursive: true });
+  writeFileSync(join(dirs.conf, 'hbase-site.xml'), siteXml(o, dirs.data));
+  const args = [
+    ...HBASE_JDK17_FLAGS,
+    `-Xms${o.heapMb}m`, `-Xmx${o.heapMb}m`,
+    '-XX:+UseG1GC',
+    `-Dlog4j2.configurationFile=${projectPath('stack', 'hbase', 'log4j2.properties')}`,
+    `-Dhbase.log.dir=${dirs.root}`,
+    '-Djava.net.preferIPv4Stack=true',
+    '-cp', `${dirs.conf}:${classpath}`,
+    'org.apache.hadoop.hbase.master.HMaster', 'start',
+  ];
+  log(`hbase: starting HMaster (standalone), log ${dirs.logFile}`);
+  const pid = spawnDaemon(javaBin(o.javaHome), args, dirs);
+  try {
+    await waitHBaseReady(o, pid, dirs.logFile, o.startTimeoutMs, log);
+  } catch (err) {
+    if (err instanceof StagelineError) throw err;
+    throw new StagelineError('STACK_START_FAILED', `hbase: ${errorMessage(err)}`, { cause: err });
+  }
+  const ms = Date.now() - t0;
+  log(`hbase: ready in ${ms} ms`);
+  return { name: NAME, state: 'running', endpoint: `127.0.0.1:${o.zkPort}`, pid, logFile: dirs.logFile, startedNow: true, ms };
+}
+
+/** SIGTERM lets HMaster flush and close regions; standalone shutdown takes several seconds. */
+export async function stopHBase(o: HBaseStackOptions): Promise<boolean> {
+  return stopPid(hbaseDirs(o).pidFile, 60_000);
+}

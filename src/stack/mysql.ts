@@ -1,0 +1,64 @@
+/**
+ * MySQL for the native stack: use the configured server when it answers; otherwise start a private
+ * mariadbd under the stack dir when MariaDB is installed; otherwise say exactly what to install.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MysqlConfig } from '../config.js';
+import { StagelineError } from '../errors.js';
+import { mysqlPing } from '../adapters/mysql.js';
+import { readPid, serviceDirs, spawnDaemon, stopPid, waitReady, type ServiceStatus } from './common.js';
+
+export interface MysqlStackOptions {
+  stackDir: string;
+  mysql: MysqlConfig;
+  startTimeoutMs: number;
+}
+
+const which = (bin: string): string | undefined => {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin']) {
+    const p = join(dir, bin);
+    if (existsSync(p)) return p;
+  }
+  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+};
+
+const endpoint = (o: MysqlStackOptions) => `mysql://${o.mysql.user}@${o.mysql.host}:${o.mysql.port}`;
+
+export async function mysqlStatus(o: MysqlStackOptions): Promise<ServiceStatus> {
+  const dirs = serviceDirs(o.stackDir, 'mysql');
+  const pid = readPid(dirs.pidFile);
+  const up = await mysqlPing(o.mysql);
+  if (pid !== undefined) return { name: 'mysql', state: up ? 'running' : 'unhealthy', endpoint: endpoint(o), pid, logFile: dirs.logFile };
+  return { name: 'mysql', state: up ? 'external' : 'stopped', endpoint: endpoint(o), ...(up ? { detail: 'not started by stageline; left alone by stack down' } : {}) };
+}
+
+export async function startMysql(o: MysqlStackOptions, log: (m: string) => void): Promise<ServiceStatus & { startedNow: boolean; ms: number }> {
+  const t0 = Date.now();
+  const current = await mysqlStatus(o);
+  if (current.state === 'running' || current.state === 'external') return { ...current, startedNow: false, ms: Date.now() - t0 };
+  const local = ['127.0.0.1', 'localhost', '::1'].includes(o.mysql.host);
+  const mariadbd = which('mariadbd') ?? which('mysqld');
+  const installDb = which('mariadb-install-db') ?? which('mysql_install_db');
+  if (!local) throw new StagelineError('STACK_START_FAILED', `MySQL at ${endpoint(o)} does not answer, and it is not on this machine so stageline cannot start it`);
+  if (!mariadbd || !installDb) {
+    throw new StagelineError('STACK_MISSING_DEPENDENCY', `No MySQL answers at ${endpoint(o)} and no MariaDB server is installed to start one. Install it (Debian: apt-get install mariadb-server) or set STAGELINE_MYSQL_URL to a reachable server.`);
+  }
+  const dirs = serviceDirs(o.stackDir, 'mysql');
+  mkdirSync(dirs.data, { recursive: true });
+  if (!existsSync(join(dirs.data, 'mysql'))) {
+    log(`initialising a private MariaDB data dir in ${dirs.data}`);
+    const r = spawnSync(installDb, ['--auth-root-authentication-method=normal', '--user=root', `--datadir=${dirs.data}`, '--skip-test-db'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new StagelineError('STACK_START_FAILED', `mariadb-install-db failed:\n${r.stdout}${r.stderr}`);
+  }
+  const pid = spawnDaemon(mariadbd, ['--no-defaults', '--user=root', `--datadir=${dirs.data}`, `--socket=${join(dirs.root, 'mysqld.sock')}`, `--port=${o.mysql.port}`, '--bind-address=127.0.0.1', `--pid-file=${join(dirs.root, 'mariadbd.pid')}`], dirs);
+  await waitReady('mysql', () => mysqlPing(o.mysql), { timeoutMs: o.startTimeoutMs, pid, logFile: dirs.logFile });
+  return { name: 'mysql', state: 'running', endpoint: endpoint(o), pid, logFile: dirs.logFile, startedNow: true, ms: Date.now() - t0 };
+}
+
+/** Stops only a mariadbd that `up` started; an external server is left alone. */
+export async function stopMysql(o: MysqlStackOptions): Promise<boolean> {
+  return stopPid(serviceDirs(o.stackDir, 'mysql').pidFile);
+}

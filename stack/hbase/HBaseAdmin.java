@@ -1,0 +1,169 @@
+/*
+ * Stageline's HBase admin tool: namespaces and tables through the HBase 2 Admin API, because the
+ * Node client (hbase-rpc-client) speaks only the ClientService protocol and has no admin calls.
+ *
+ * Run with the Java 11+ single-file source launcher (no build step):
+ *   java -cp <hbase classpath>:<conf dir> stack/hbase/HBaseAdmin.java '<json spec>'
+ *   java -cp ... stack/hbase/HBaseAdmin.java -          (spec on stdin)
+ *
+ * A JVM launch plus compiling this file costs seconds, so one spec lists every operation:
+ *   {"timeoutMs": 60000,
+ *    "ops": [
+ *      {"op": "ensureNamespace", "ns": "stageline"},
+ *      {"op": "ensureTable", "name": "stageline:events", "families": ["d"], "splits": ["40", "80"]},
+ *      {"op": "dropNamespace", "ns": "test_x"},
+ *      {"op": "listTables", "ns": "stageline"}]}
+ * Split keys are hex so binary keys survive JSON. Operations run in order; the first failure stops
+ * the run. stdout gets one JSON line per operation; on failure the last stdout line is
+ * {"ok":false,...} and the exit status is 1 (2 for a malformed spec).
+ */
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.hbase.HBaseConfiguration;
+import org.apache.hadoop.hbase.NamespaceDescriptor;
+import org.apache.hadoop.hbase.NamespaceExistException;
+import org.apache.hadoop.hbase.NamespaceNotFoundException;
+import org.apache.hadoop.hbase.TableExistsException;
+import org.apache.hadoop.hbase.TableName;
+import org.apache.hadoop.hbase.client.Admin;
+import org.apache.hadoop.hbase.client.ColumnFamilyDescriptorBuilder;
+import org.apache.hadoop.hbase.client.Connection;
+import org.apache.hadoop.hbase.client.ConnectionFactory;
+import org.apache.hadoop.hbase.client.TableDescriptorBuilder;
+import org.apache.hbase.thirdparty.com.google.gson.JsonArray;
+import org.apache.hbase.thirdparty.com.google.gson.JsonElement;
+import org.apache.hbase.thirdparty.com.google.gson.JsonObject;
+import org.apache.hbase.thirdparty.com.google.gson.JsonParser;
+
+public class HBaseAdmin {
+  public static void main(String[] args) throws Exception {
+    JsonObject spec;
+    try {
+      String text = args.length == 0 || args[0].equals("-") ? readStdin() : args[0];
+      spec = JsonParser.parseString(text).getAsJsonObject();
+    } catch (RuntimeException | IOException e) {
+      System.out.println(error("spec", "malformed spec: " + e.getMessage()));
+      System.exit(2);
+      return;
+    }
+    Configuration conf = HBaseConfiguration.create();
+    if (spec.has("timeoutMs")) {
+      // The client's defaults retry for minutes; a caller polling for readiness wants a bound.
+      long timeoutMs = spec.get("timeoutMs").getAsLong();
+      conf.setLong("hbase.client.operation.timeout", timeoutMs);
+      conf.setLong("hbase.rpc.timeout", Math.min(timeoutMs, 60_000L));
+      conf.setInt("zookeeper.recovery.retry", 1);
+      conf.setInt("hbase.client.retries.number", Math.max(3, (int) (timeoutMs / 1000)));
+    }
+    JsonArray ops = spec.has("ops") ? spec.getAsJsonArray("ops") : new JsonArray();
+    long t0 = System.nanoTime();
+    try (Connection conn = ConnectionFactory.createConnection(conf); Admin admin = conn.getAdmin()) {
+      for (JsonElement el : ops) {
+        JsonObject op = el.getAsJsonObject();
+        String kind = op.get("op").getAsString();
+        try {
+          String outcome = run(admin, kind, op);
+          JsonObject res = new JsonObject();
+          res.addProperty("ok", true);
+          res.addProperty("op", kind);
+          res.addProperty("outcome", outcome);
+          System.out.println(res);
+        } catch (Exception e) {
+          System.out.println(error(kind, e.getClass().getName() + ": " + e.getMessage()));
+          System.out.flush();
+          System.exit(1);
+        }
+      }
+    } catch (IOException e) {
+      System.out.println(error("connect", e.getClass().getName() + ": " + e.getMessage()));
+      System.out.flush();
+      System.exit(1);
+    }
+    System.err.printf("HBaseAdmin: %d ops in %d ms%n", ops.size(), (System.nanoTime() - t0) / 1_000_000);
+    System.out.flush();
+    // HBase client threads (ZooKeeper, netty) can linger past close(): exit explicitly.
+    System.exit(0);
+  }
+
+  static String run(Admin admin, String kind, JsonObject op) throws IOException {
+    switch (kind) {
+      case "ensureNamespace": {
+        String ns = op.get("ns").getAsString();
+        try {
+          admin.createNamespace(NamespaceDescriptor.create(ns).build());
+          return "created";
+        } catch (NamespaceExistException e) {
+          return "exists";
+        }
+      }
+      case "ensureTable": {
+        TableName name = TableName.valueOf(op.get("name").getAsString());
+        // Existing tables are left alone, whatever their families: this is "ensure", not "migrate".
+        if (admin.tableExists(name)) return "exists";
+        TableDescriptorBuilder td = TableDescriptorBuilder.newBuilder(name);
+        for (JsonElement f : op.getAsJsonArray("families")) {
+          td.setColumnFamily(ColumnFamilyDescriptorBuilder.newBuilder(f.getAsString().getBytes(StandardCharsets.UTF_8))
+              .setMaxVersions(1)
+              .build());
+        }
+        List<byte[]> splits = new ArrayList<>();
+        if (op.has("splits")) {
+          for (JsonElement s : op.getAsJsonArray("splits")) splits.add(HexFormat.of().parseHex(s.getAsString()));
+        }
+        try {
+          // createTable blocks until every region is assigned, so callers can use the table at once.
+          if (splits.isEmpty()) admin.createTable(td.build());
+          else admin.createTable(td.build(), splits.toArray(new byte[0][]));
+          return "created";
+        } catch (TableExistsException e) {
+          return "exists"; // a concurrent creator won the race
+        }
+      }
+      case "dropNamespace": {
+        String ns = op.get("ns").getAsString();
+        TableName[] tables;
+        try {
+          tables = admin.listTableNamesByNamespace(ns);
+        } catch (NamespaceNotFoundException e) {
+          return "absent";
+        }
+        for (TableName t : tables) {
+          if (admin.isTableEnabled(t)) admin.disableTable(t);
+          admin.deleteTable(t);
+        }
+        admin.deleteNamespace(ns);
+        return "dropped " + tables.length + " tables";
+      }
+      case "listTables": {
+        StringBuilder sb = new StringBuilder();
+        for (TableName t : admin.listTableNamesByNamespace(op.get("ns").getAsString())) {
+          if (sb.length() > 0) sb.append(',');
+          sb.append(t.getNameAsString());
+        }
+        return sb.toString();
+      }
+      default:
+        throw new IllegalArgumentException("unknown op " + kind);
+    }
+  }
+
+  static String error(String op, String message) {
+    JsonObject res = new JsonObject();
+    res.addProperty("ok", false);
+    res.addProperty("op", op);
+    res.addProperty("error", message);
+    return res.toString();
+  }
+
+  static String readStdin() throws IOException {
+    try (InputStream in = System.in) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+}
