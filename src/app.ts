@@ -45,7 +45,7 @@ export function createApp(cfg: Readonly<Config>, log: Logger = createLogger(cfg.
   const app: App = {
     cfg,
     log,
-    topology: loadTopology(),
+    topology: loadTopology(cfg.topologyFile),
     tables: tablesFor(cfg.hbase.namespace),
     db: () => (db ??= createDb(cfg.mysql, log.child({ component: 'mysql' }))),
     hbase: () => (hbase ??= createHBaseClient({ zkQuorum: cfg.hbase.zkQuorum }, log.child({ component: 'hbase' }))),

@@ -65,6 +65,8 @@ export interface Config {
   log: { level: string; pretty: boolean };
   /** Prometheus port of this process; 0 = off @defaultValue 0 */
   metricsPort: number;
+  /** the stage graph and partition counts @defaultValue topology/topology.json */
+  topologyFile: string;
 }
 
 /** The documented variables; the README's configuration table mirrors this list. */
@@ -94,6 +96,7 @@ export const ENV_DOC: Array<[name: string, flag: string | null, def: string, wha
   ['STAGELINE_MAX_REPUBLISH', null, '3', 're-publications before the run is marked failed'],
   ['STAGELINE_MASTER_RESTARTS', null, '5', 'master re-spawns after a crash'],
   ['STAGELINE_METRICS_PORT', '--metrics-port', '0 (off)', 'Prometheus metrics on 127.0.0.1:port'],
+  ['STAGELINE_TOPOLOGY', null, 'topology/topology.json', 'stage graph, buckets and partition counts'],
   ['STAGELINE_LOG_LEVEL', '--log-level', 'info', 'pino level'],
   ['STAGELINE_LOG_FORMAT', null, 'auto', 'json, pretty, or auto (pretty on a terminal)'],
 ];
@@ -212,6 +215,7 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     pipeline,
     log: { level, pretty: format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true) },
     metricsPort: int('STAGELINE_METRICS_PORT', flag('metrics-port') ?? env.STAGELINE_METRICS_PORT, 0, 0, 65535),
+    topologyFile: resolve(env.STAGELINE_TOPOLOGY ?? projectPath('topology', 'topology.json')),
   };
   return deepFreeze(cfg);
 }

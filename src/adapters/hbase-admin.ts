@@ -42,7 +42,11 @@ export type AdminOp =
   | { op: 'ensureNamespace'; ns: string }
   | { op: 'ensureTable'; name: string; families: string[]; splits?: string[] }
   | { op: 'dropNamespace'; ns: string }
-  | { op: 'listTables'; ns: string };
+  | { op: 'listTables'; ns: string }
+  /** Start keys (hex) of the table's regions, comma-separated in `outcome`. */
+  | { op: 'listRegions'; name: string }
+  /** Splits the region holding `at` (hex) at `at`, waiting until the daughters are online. */
+  | { op: 'split'; name: string; at: string };
 
 export interface AdminOpResult { ok: boolean; op: string; outcome?: string; error?: string }
 

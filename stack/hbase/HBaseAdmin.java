@@ -12,7 +12,9 @@
  *      {"op": "ensureNamespace", "ns": "stageline"},
  *      {"op": "ensureTable", "name": "stageline:events", "families": ["d"], "splits": ["40", "80"]},
  *      {"op": "dropNamespace", "ns": "test_x"},
- *      {"op": "listTables", "ns": "stageline"}]}
+ *      {"op": "listTables", "ns": "stageline"},
+ *      {"op": "listRegions", "name": "stageline:events"},
+ *      {"op": "split", "name": "stageline:events", "at": "60"}]}
  * Split keys are hex so binary keys survive JSON. Operations run in order; the first failure stops
  * the run. stdout gets one JSON line per operation; on failure the last stdout line is
  * {"ok":false,...} and the exit status is 1 (2 for a malformed spec).
@@ -24,6 +26,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.hbase.HBaseConfiguration;
 import org.apache.hadoop.hbase.NamespaceDescriptor;
@@ -34,6 +39,7 @@ import org.apache.hadoop.hbase.TableName;
 import org.apache.hadoop.hbase.client.Admin;
 import org.apache.hadoop.hbase.client.ColumnFamilyDescriptorBuilder;
 import org.apache.hadoop.hbase.client.Connection;
+import org.apache.hadoop.hbase.client.RegionInfo;
 import org.apache.hadoop.hbase.client.ConnectionFactory;
 import org.apache.hadoop.hbase.client.TableDescriptorBuilder;
 import org.apache.hbase.thirdparty.com.google.gson.JsonArray;
@@ -147,6 +153,31 @@ public class HBaseAdmin {
           sb.append(t.getNameAsString());
         }
         return sb.toString();
+      }
+      case "listRegions": {
+        // Start keys (hex) of the table's regions, in order; for tests and diagnostics.
+        List<String> starts = new ArrayList<>();
+        for (RegionInfo r : admin.getRegions(TableName.valueOf(op.get("name").getAsString()))) {
+          starts.add(HexFormat.of().formatHex(r.getStartKey()));
+        }
+        return String.join(",", starts);
+      }
+      case "split": {
+        // Splits the region holding `at` there and waits for the procedure (daughters online):
+        // lets tests make a client's cached region locations stale on purpose.
+        TableName name = TableName.valueOf(op.get("name").getAsString());
+        byte[] at = HexFormat.of().parseHex(op.get("at").getAsString());
+        for (RegionInfo r : admin.getRegions(name)) {
+          if (r.containsRow(at)) {
+            try {
+              admin.splitRegionAsync(r.getRegionName(), at).get(120, TimeUnit.SECONDS);
+            } catch (InterruptedException | ExecutionException | TimeoutException e) {
+              throw new IOException("split failed: " + e, e);
+            }
+            return "split " + r.getEncodedName();
+          }
+        }
+        throw new IllegalArgumentException("no region of " + name + " holds the split point");
       }
       default:
         throw new IllegalArgumentException("unknown op " + kind);
