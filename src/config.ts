@@ -89,9 +89,9 @@ export const ENV_DOC: Array<[name: string, flag: string | null, def: string, wha
   ['STAGELINE_HBASE_HEAP_MB', null, '1024', 'native HBase heap'],
   ['STAGELINE_JAVA_HOME', null, '(java on PATH)', 'JDK 17 for Kafka and HBase'],
   ['STAGELINE_STACK_TIMEOUT_SEC', null, '180', 'bound on one service start'],
-  ['STAGELINE_CHUNK_ROWS', '--chunk-rows', '20000', 'target raw rows per chunk'],
+  ['STAGELINE_CHUNK_ROWS', null, '20000', 'target raw rows per chunk'],
   ['STAGELINE_BATCH_VISITORS', null, '200', 'visitors per batch emitted by split'],
-  ['STAGELINE_CONCURRENCY', '--concurrency', '4', 'messages in flight per stage process'],
+  ['STAGELINE_CONCURRENCY', null, '4', 'messages in flight per stage process'],
   ['STAGELINE_STUCK_AFTER_SEC', null, '120', 'no progress for this long: the master re-publishes the chunk'],
   ['STAGELINE_MAX_REPUBLISH', null, '3', 're-publications before the run is marked failed'],
   ['STAGELINE_MASTER_RESTARTS', null, '5', 'master re-spawns after a crash'],
@@ -193,12 +193,12 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
   };
 
   const pipeline: PipelineConfig = {
-    chunkRows: int('STAGELINE_CHUNK_ROWS', flag('chunk-rows') ?? env.STAGELINE_CHUNK_ROWS, 20000, 100, 10_000_000),
+    chunkRows: int('STAGELINE_CHUNK_ROWS', env.STAGELINE_CHUNK_ROWS, 20000, 100, 10_000_000),
     batchVisitors: int('STAGELINE_BATCH_VISITORS', env.STAGELINE_BATCH_VISITORS, 200, 1, 100_000),
     stuckAfterSec: int('STAGELINE_STUCK_AFTER_SEC', env.STAGELINE_STUCK_AFTER_SEC, 120, 1, 86400),
     maxRepublish: int('STAGELINE_MAX_REPUBLISH', env.STAGELINE_MAX_REPUBLISH, 3, 0, 100),
     masterRestarts: int('STAGELINE_MASTER_RESTARTS', env.STAGELINE_MASTER_RESTARTS, 5, 0, 100),
-    concurrency: int('STAGELINE_CONCURRENCY', flag('concurrency') ?? env.STAGELINE_CONCURRENCY, 4, 1, 256),
+    concurrency: int('STAGELINE_CONCURRENCY', env.STAGELINE_CONCURRENCY, 4, 1, 256),
   };
 
   const format = env.STAGELINE_LOG_FORMAT ?? 'auto';

@@ -25,12 +25,10 @@ export interface ChildSpec {
   logFile: string;
 }
 
-export function spawnStageline(spec: ChildSpec, extraEnv: Record<string, string> = {}): ChildProcess {
+/** A child `stageline` with the parent's environment; its output goes to a log file (so its logs are JSON: not a TTY). */
+export function spawnStageline(spec: ChildSpec): ChildProcess {
   const fd = openSync(spec.logFile, 'a');
-  const child = spawn(process.execPath, [projectPath('bin', 'stageline.js'), ...spec.args], {
-    stdio: ['ignore', fd, fd],
-    env: { ...process.env, STAGELINE_LOG_FORMAT: 'json', ...extraEnv },
-  });
+  const child = spawn(process.execPath, [projectPath('bin', 'stageline.js'), ...spec.args], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   return child;
 }

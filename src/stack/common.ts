@@ -58,10 +58,10 @@ export function tail(file: string, lines = 40): string {
 }
 
 /** Starts a detached daemon whose stdout/stderr go to its log file, and records its pid. */
-export function spawnDaemon(cmd: string, args: string[], dirs: ServiceDirs, env: NodeJS.ProcessEnv = process.env): number {
+export function spawnDaemon(cmd: string, args: string[], dirs: ServiceDirs, env?: NodeJS.ProcessEnv): number {
   mkdirSync(dirs.root, { recursive: true });
   const fd = openSync(dirs.logFile, 'a');
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env, cwd: dirs.root });
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], cwd: dirs.root, ...(env ? { env } : {}) });
   closeSync(fd);
   if (child.pid === undefined) throw new StagelineError('STACK_START_FAILED', `could not spawn ${cmd}`);
   child.unref();

@@ -69,10 +69,10 @@ describe('stage runtime', () => {
 
   it('on stop during retries, leaves the offset unresolved so the message is redelivered', async () => {
     const source = new MemorySource(new Map([[0, [msg(0, 0, 'a'), msg(0, 1, 'b')]]]));
-    let rtRef: { stop(): Promise<void> } | undefined;
+    const ref: { rt?: { stop(): Promise<void> } } = {};
     let attempts = 0;
-    const rt = createStageRuntime({ stage: 's', decode: (b) => b.toString(), handle: async (m) => { if (m === 'b') { attempts++; if (attempts === 2) await rtRef!.stop(); throw new StagelineError('MYSQL_UNAVAILABLE', 'down', { retryable: true }); } } }, { source, deadLetters: { deadLetter: async () => { throw new Error('must not dead-letter'); } }, log: silentLogger, concurrency: 1, sleep: noSleep });
-    rtRef = rt;
+    const rt = createStageRuntime({ stage: 's', decode: (b) => b.toString(), handle: async (m) => { if (m === 'b') { attempts++; if (attempts === 2) await ref.rt!.stop(); throw new StagelineError('MYSQL_UNAVAILABLE', 'down', { retryable: true }); } } }, { source, deadLetters: { deadLetter: async () => { throw new Error('must not dead-letter'); } }, log: silentLogger, concurrency: 1, sleep: noSleep });
+    ref.rt = rt;
     await rt.start();
     expect(source.resolved.get(0)).toBe('0');
     expect(rt.stats().deadLettered).toBe(0);
