@@ -67,6 +67,8 @@ export interface Config {
   metricsPort: number;
   /** the stage graph and partition counts @defaultValue topology/topology.json */
   topologyFile: string;
+  /** fault injection for the crash tests: the master sleeps this long after each such checkpoint */
+  faultPause?: { checkpoint: string; ms: number };
 }
 
 /** The documented variables; the README's configuration table mirrors this list. */
@@ -97,6 +99,7 @@ export const ENV_DOC: Array<[name: string, flag: string | null, def: string, wha
   ['STAGELINE_MASTER_RESTARTS', null, '5', 'master re-spawns after a crash'],
   ['STAGELINE_METRICS_PORT', '--metrics-port', '0 (off)', 'Prometheus metrics on 127.0.0.1:port'],
   ['STAGELINE_TOPOLOGY', null, 'topology/topology.json', 'stage graph, buckets and partition counts'],
+  ['STAGELINE_FAULT_PAUSE', null, '', 'crash tests only: `<checkpoint>:<ms>` makes the master pause after acquired, planned, published-part, published'],
   ['STAGELINE_LOG_LEVEL', '--log-level', 'info', 'pino level'],
   ['STAGELINE_LOG_FORMAT', null, 'auto', 'json, pretty, or auto (pretty on a terminal)'],
 ];
@@ -217,6 +220,12 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     metricsPort: int('STAGELINE_METRICS_PORT', flag('metrics-port') ?? env.STAGELINE_METRICS_PORT, 0, 0, 65535),
     topologyFile: resolve(env.STAGELINE_TOPOLOGY ?? projectPath('topology', 'topology.json')),
   };
+  const pause = env.STAGELINE_FAULT_PAUSE;
+  if (pause) {
+    const m = /^([a-z-]+):(\d+)$/.exec(pause);
+    if (!m) throw new StagelineError('CONFIG_INVALID', 'STAGELINE_FAULT_PAUSE must be <checkpoint>:<ms>, e.g. planned:5000');
+    cfg.faultPause = { checkpoint: m[1]!, ms: Number(m[2]) };
+  }
   return deepFreeze(cfg);
 }
 

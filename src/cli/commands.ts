@@ -10,6 +10,7 @@ import type { ParseArgsConfig } from 'node:util';
 import type { Config, Flags } from '../config.js';
 import { redactedConfig } from '../config.js';
 import { StagelineError } from '../errors.js';
+import { sleep } from '../retry.js';
 import type { Logger } from '../log.js';
 import { createApp, type App } from '../app.js';
 import { stackDown, stackOptions, stackStatus, stackUp } from '../stack/index.js';
@@ -22,6 +23,7 @@ import { runNightly } from '../master/supervisor.js';
 import { runStage } from '../runtime/stage-main.js';
 import { readReport, readRejects, formatReportTable } from '../report.js';
 import { STAGES, type StageName } from '../../topology/index.js';
+import { assertGroupIdle, describeReplay, planReplay, resetOffsets, startReplayEpoch } from '../replay.js';
 
 export interface CommandContext {
   cfg: Readonly<Config>;
@@ -213,7 +215,11 @@ export const COMMANDS: Record<string, Command> = {
       const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
       return withApp(ctx, async (app) => {
         try {
-          const outcome = await runMaster(app, { day, rerun: ctx.flags.rerun === true, owner, newRunId: (e) => `${day}.e${e}.${randomBytes(4).toString('hex')}` });
+          const pause = ctx.cfg.faultPause;
+          const outcome = await runMaster(app, {
+            day, rerun: ctx.flags.rerun === true, owner, newRunId: (e) => `${day}.e${e}.${randomBytes(4).toString('hex')}`,
+            ...(pause ? { onCheckpoint: async (name: string) => { if (name === pause.checkpoint) { ctx.log.warn({ checkpoint: name, ms: pause.ms }, 'fault injection: pausing'); await sleep(pause.ms); } } } : {}),
+          });
           ctx.log.info({ day, outcome }, 'master finished');
           return outcome === 'failed' ? 3 : 0;
         } catch (e) {
@@ -236,6 +242,33 @@ export const COMMANDS: Record<string, Command> = {
       const app = createApp(ctx.cfg, ctx.log);
       await runStage(app, name);
       return 0;
+    },
+  },
+  replay: {
+    summary: 'reprocess a day from a stage on, by resetting offsets to the day\'s recorded first offsets',
+    help: `stageline replay --day D [--from-stage ${STAGES.join('|')}] [--dry-run] [--with-workers N]
+  Starts a new epoch of the day from that stage on and resets the stage's consumer group to the
+  first offsets the day's messages occupied (recorded in MySQL). Kafka resets a group only while it
+  has no live members: stop that stage's workers first (replay names them and refuses otherwise).
+  --dry-run prints the group, partitions, offset ranges and chunks it would touch.`,
+    options: { day: { type: 'string' }, 'from-stage': { type: 'string' }, 'dry-run': { type: 'boolean' }, 'with-workers': { type: 'string' }, quiet: { type: 'boolean' } },
+    async run(ctx) {
+      const day = dayFlag(ctx.flags, true);
+      const from = (str(ctx.flags, 'from-stage') ?? 'split') as StageName;
+      if (!STAGES.includes(from)) throw new StagelineError('INPUT_INVALID', `--from-stage must be one of ${STAGES.join(', ')}`);
+      const workers = intFlag(ctx.flags, 'with-workers', 0);
+      const ready = await withApp(ctx, async (app) => {
+        const plan = await planReplay(app, day, from);
+        out(describeReplay(plan));
+        if (ctx.flags['dry-run']) return false;
+        await assertGroupIdle(app, plan.group);
+        await startReplayEpoch(app, plan);
+        await resetOffsets(app, plan);
+        err(`epoch ${plan.toEpoch} open, ${plan.group} reset; reprocessing`);
+        return true;
+      });
+      if (!ready) return 0;
+      return runNightly(ctx, { day, workers, rerun: false, quiet: ctx.flags.quiet === true });
     },
   },
   report: {

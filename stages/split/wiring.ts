@@ -41,6 +41,7 @@ export function splitStage(app: App): StageDefinition<ChunkTask> {
         log.info('chunk already split in this epoch: duplicate absorbed');
         return;
       }
+      await db.execute('UPDATE run_chunks SET split_runs = split_runs + 1 WHERE day = ? AND epoch = ? AND chunk_id = ?', [task.day, epoch, task.chunk_id]);
       const producer = await app.producer();
       for (const range of task.ranges) {
         const batcher = new VisitorBatcher(range.merchant_id, task.day, app.cfg.pipeline.batchVisitors);
