@@ -89,11 +89,17 @@ export class VisitorBatcher {
     return out;
   }
 
-  /** Flushes the last visitor; returns the last, possibly partial, batch. */
-  finish(): BatchOut | undefined {
-    const out = this.closeVisitor();
-    if (out) return out;
-    return this.takeBatch();
+  /**
+   * Flushes the last visitor and returns the batches that remain: closing the last visitor can
+   * fill a batch and start another, so there may be two.
+   */
+  finish(): BatchOut[] {
+    const out: BatchOut[] = [];
+    const closed = this.closeVisitor();
+    if (closed) out.push(closed);
+    const last = this.takeBatch();
+    if (last) out.push(last);
+    return out;
   }
 
   private closeVisitor(): BatchOut | undefined {

@@ -65,8 +65,7 @@ export function splitStage(app: App): StageDefinition<ChunkTask> {
           const out = batcher.push(row);
           if (out) emit(out);
         }
-        const last = batcher.finish();
-        if (last) emit(last);
+        for (const last of batcher.finish()) emit(last);
         await quarantine(app, task.day, range.merchant_id, batcher.invalid);
         await Promise.all(sends);
         const c = batcher.counts;
