@@ -21,6 +21,8 @@ import { generateLines } from '../seed/generate.js';
 import { runMaster } from '../master/master.js';
 import { runNightly } from '../master/supervisor.js';
 import { runStage } from '../runtime/stage-main.js';
+import { serveMasterMetrics } from '../metrics.js';
+import { statusCommand } from './status-command.js';
 import { readReport, readRejects, formatReportTable } from '../report.js';
 import { STAGES, type StageName } from '../../topology/index.js';
 import { assertGroupIdle, describeReplay, planReplay, resetOffsets, startReplayEpoch } from '../replay.js';
@@ -214,10 +216,11 @@ export const COMMANDS: Record<string, Command> = {
       const day = dayFlag(ctx.flags, true);
       const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
       return withApp(ctx, async (app) => {
+        const metrics = await serveMasterMetrics(app);
         try {
           const pause = ctx.cfg.faultPause;
           const outcome = await runMaster(app, {
-            day, rerun: ctx.flags.rerun === true, owner, newRunId: (e) => `${day}.e${e}.${randomBytes(4).toString('hex')}`,
+            day, rerun: ctx.flags.rerun === true, owner, newRunId: (e) => `${day}.e${e}.${randomBytes(4).toString('hex')}`, onProgress: metrics.update,
             ...(pause ? { onCheckpoint: async (name: string) => { if (name === pause.checkpoint) { ctx.log.warn({ checkpoint: name, ms: pause.ms }, 'fault injection: pausing'); await sleep(pause.ms); } } } : {}),
           });
           ctx.log.info({ day, outcome }, 'master finished');
@@ -228,6 +231,8 @@ export const COMMANDS: Record<string, Command> = {
             return 4;
           }
           throw e;
+        } finally {
+          await metrics.close();
         }
       });
     },
@@ -271,6 +276,7 @@ export const COMMANDS: Record<string, Command> = {
       return runNightly(ctx, { day, workers, rerun: false, quiet: ctx.flags.quiet === true });
     },
   },
+  status: statusCommand,
   report: {
     summary: 'the daily summaries of a day: a table, or --json lines',
     help: 'stageline report --day D [--merchant M] [--json]\n  --json  one JSON object per merchant-day per line, sorted by merchant_id',
@@ -325,7 +331,20 @@ export const COMMANDS: Record<string, Command> = {
   },
 };
 
+/** Fails within a bound, with the server named, when HBase or MySQL does not answer before any input is read. */
+async function preflight(app: App, boundMs = 20_000): Promise<void> {
+  const within = <T>(what: string, p: Promise<T>): Promise<T> => Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new StagelineError(what === 'HBase' ? 'HBASE_UNAVAILABLE' : 'MYSQL_UNAVAILABLE', `${what} did not answer within ${boundMs / 1000} s (is the stack up? \`stageline stack status\`)`, { retryable: true })), boundMs).unref()),
+  ]);
+  await Promise.all([
+    within('HBase', app.hbase().get(app.tables.raw, Buffer.from([0]))),
+    within('MySQL', app.db().query('SELECT 1')),
+  ]);
+}
+
 async function runIngest(app: App, input: AsyncIterable<Buffer | string>, rejects: string, progress: boolean): Promise<IngestSummary> {
+  await preflight(app);
   let last = 0;
   return ingest(input, rejects, {
     hbase: app.hbase(),
