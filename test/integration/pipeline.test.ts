@@ -3,6 +3,8 @@
  * computation (test/support/reference.ts shares no code with src/) and against the contract sample.
  */
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateLines } from '../../src/seed/generate.js';
 import { projectPath } from '../../src/paths.js';
@@ -20,7 +22,7 @@ describe('contract sample through ingest → nightly → report', () => {
   it('refuses exactly the contract\'s lines and reports the expected summaries', async () => {
     const file = projectPath('test', 'fixtures', 'contract', 'sample-events.ndjson');
     const refusedExpected = Number(/(\d+)/.exec(readFileSync(projectPath('test', 'fixtures', 'contract', 'refused.txt'), 'utf8'))![1]);
-    const ing = await t.cli(['ingest', file, '--json', '--rejects', `${file}.${t.ns}.rejects`]);
+    const ing = await t.cli(['ingest', file, '--json', '--rejects', join(tmpdir(), `${t.ns}.rejects`)]);
     expect(ing.code, ing.stderr).toBe(0);
     const summary = JSON.parse(ing.stdout) as { read: number; stored: number; refused: number };
     expect(summary.refused).toBe(refusedExpected);
