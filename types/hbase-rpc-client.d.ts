@@ -123,3 +123,9 @@ declare module 'hbase-rpc-client' {
   function hbaseRpcClient(options: hbaseRpcClient.ClientOptions): hbaseRpcClient.Client;
   export = hbaseRpcClient;
 }
+
+/** The library's connection module; the patch exposes its built protobuf classes as `proto`. */
+declare module 'hbase-rpc-client/lib/connection.js' {
+  const Connection: { proto?: { MultiRequest: { prototype: object } } };
+  export = Connection;
+}

@@ -62,6 +62,20 @@ function siteXml(o: HBaseStackOptions, dataDir: string): string {
     ['hbase.unsafe.regionserver.hostname', '127.0.0.1', 'name the regionserver registers under (2.4+ key)'],
     ['hbase.master.ipc.address', '127.0.0.1', 'bind address'],
     ['hbase.regionserver.ipc.address', '127.0.0.1', 'bind address'],
+    // Memory on a small heap (1 GiB by default) shared by master, regionserver and ZooKeeper:
+    // with the defaults (memstore 0.4 + block cache 0.4, call queue up to 1 GiB) a burst of
+    // multi-puts on a busy 2-core machine drove the heap to 98 %, the in-process ZooKeeper session
+    // expired and the regionserver aborted on OutOfMemoryError. Smaller fractions, a bounded call
+    // queue (excess load is refused with the retryable CallQueueTooBigException) and fewer
+    // handlers keep it inside the heap.
+    ['hbase.regionserver.global.memstore.size', '0.3', 'fraction of heap for memstores (default 0.4)'],
+    ['hfile.block.cache.size', '0.2', 'fraction of heap for the block cache (default 0.4)'],
+    ['hbase.ipc.server.max.callqueue.size', String(64 * 1024 * 1024), 'bytes of queued requests (default 1 GiB)'],
+    ['hbase.regionserver.handler.count', '16', 'default 30'],
+    // GC pauses under CPU contention must not expire the master's own ZooKeeper session (that
+    // aborts the master): the in-process ZooKeeper grants up to 20 ticks.
+    ['zookeeper.session.timeout', '90000', ''],
+    ['hbase.zookeeper.property.tickTime', '6000', ''],
     // One regionserver, in-process: do not wait for more before assigning regions.
     ['hbase.master.wait.on.regionservers.mintostart', '1', ''],
     ['hbase.master.wait.on.regionservers.maxtostart', '1', ''],
@@ -146,6 +160,10 @@ export async function hbaseStatus(o: HBaseStackOptions): Promise<ServiceStatus> 
 export async function startHBase(o: HBaseStackOptions, log: (m: string) => void): Promise<ServiceStatus & { startedNow: boolean; ms: number }> {
   const t0 = Date.now();
   const dirs = hbaseDirs(o);
+  // Written in every case: the admin tool reads the ZooKeeper address from it, also when the
+  // HBase found running was started by an earlier `up` or by someone else.
+  for (const d of [dirs.conf, dirs.data, join(dirs.data, 'tmp')]) mkdirSync(d, { recursive: true });
+  writeFileSync(join(dirs.conf, 'hbase-site.xml'), siteXml(o, dirs.data));
   const existing = await hbaseStatus(o);
   if (existing.state === 'running' || existing.state === 'external' || existing.state === 'unhealthy') {
     // Ours and still starting, ours and up, or someone else's: wait for it rather than start a
@@ -159,8 +177,6 @@ export async function startHBase(o: HBaseStackOptions, log: (m: string) => void)
   }
 
   const classpath = hbaseClasspath(o, log);
-  for (const d of [dirs.conf, dirs.data, join(dirs.data, 'tmp')]) mkdirSync(d, { recursive: true });
-  writeFileSync(join(dirs.conf, 'hbase-site.xml'), siteXml(o, dirs.data));
   const args = [
     ...HBASE_JDK17_FLAGS,
     `-Xms${o.heapMb}m`, `-Xmx${o.heapMb}m`,

@@ -50,7 +50,8 @@ export async function startMysql(o: MysqlStackOptions, log: (m: string) => void)
   mkdirSync(dirs.data, { recursive: true });
   if (!existsSync(join(dirs.data, 'mysql'))) {
     log(`initialising a private MariaDB data dir in ${dirs.data}`);
-    const r = spawnSync(installDb, ['--auth-root-authentication-method=normal', '--user=root', `--datadir=${dirs.data}`, '--skip-test-db'], { encoding: 'utf8' });
+    // --no-defaults (it must come first): the system my.cnf (user=mysql, its datadir and socket) must not leak into a private server.
+    const r = spawnSync(installDb, ['--no-defaults', '--auth-root-authentication-method=normal', '--user=root', `--datadir=${dirs.data}`, '--skip-test-db'], { encoding: 'utf8' });
     if (r.status !== 0) throw new StagelineError('STACK_START_FAILED', `mariadb-install-db failed:\n${r.stdout}${r.stderr}`);
   }
   const pid = spawnDaemon(mariadbd, ['--no-defaults', '--user=root', `--datadir=${dirs.data}`, `--socket=${join(dirs.root, 'mysqld.sock')}`, `--port=${o.mysql.port}`, '--bind-address=127.0.0.1', `--pid-file=${join(dirs.root, 'mariadbd.pid')}`], dirs);

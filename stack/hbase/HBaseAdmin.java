@@ -13,6 +13,7 @@
  *      {"op": "ensureTable", "name": "stageline:events", "families": ["d"], "splits": ["40", "80"]},
  *      {"op": "dropNamespace", "ns": "test_x"},
  *      {"op": "listTables", "ns": "stageline"},
+ *      {"op": "listNamespaces"},
  *      {"op": "listRegions", "name": "stageline:events"},
  *      {"op": "split", "name": "stageline:events", "at": "60"}]}
  * Split keys are hex so binary keys survive JSON. Operations run in order; the first failure stops
@@ -153,6 +154,11 @@ public class HBaseAdmin {
           sb.append(t.getNameAsString());
         }
         return sb.toString();
+      }
+      case "listNamespaces": {
+        List<String> names = new ArrayList<>();
+        for (NamespaceDescriptor d : admin.listNamespaceDescriptors()) names.add(d.getName());
+        return String.join(",", names);
       }
       case "listRegions": {
         // Start keys (hex) of the table's regions, in order; for tests and diagnostics.
