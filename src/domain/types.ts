@@ -74,30 +74,16 @@ export interface TopProduct extends ProductStats {
   product_id: string;
 }
 
-/** The metrics contract of one merchant-day: what `report --json` prints. */
-export interface DailySummary {
+/**
+ * The metrics contract of one merchant-day: what `report --json` prints. The additive fields are
+ * a PartialAggregate's; products become the top 10.
+ */
+export interface DailySummary extends Omit<PartialAggregate, 'products'> {
   merchant_id: string;
   day: string;
-  events: number;
   invalid_events: number;
-  visitors: number;
-  sessions: number;
-  bounced_sessions: number;
-  session_duration_ms_total: number;
-  page_views: number;
-  product_views: number;
-  add_to_carts: number;
-  remove_from_carts: number;
-  purchases: number;
-  orders: number;
-  revenue_cents: number;
-  units_sold: number;
-  converting_sessions: number;
-  cart_abandoned_sessions: number;
   conversion_rate: number;
   avg_order_value_cents: number;
-  hourly_events: number[];
-  hourly_revenue_cents: number[];
   top_products: TopProduct[];
 }
 
