@@ -1,0 +1,182 @@
+/**
+ * R4, the SEDA overload case, as the current code allows it: workers already running (1 replica
+ * per stage, warm), then
+ *   nominal:  one day of B events published (one master),
+ *   overload: F days of B events each published at once (F masters started together),
+ * and goodput = summarized events ÷ (first chunk published → last merchant-day done) of each.
+ * R4 = overload goodput ÷ nominal goodput; the workers' RSS is sampled in both windows.
+ *
+ * The F+1 days are copies of a subset of the bench day's merchants (≈ B raw rows) under far-away
+ * days: the raw rows are re-keyed (the day sits in the row key) and the planning counts copied,
+ * so no second ingest is needed. The cell values keep their original timestamps, which nothing on
+ * the nightly path compares with the key's day; the copies' summaries are not checked.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import type { App } from '../src/app.js';
+import type { Row } from '../src/adapters/hbase.js';
+import { dayBytes, rawBucketPrefix } from '../src/domain/rowkey.js';
+import { STAGES } from '../topology/index.js';
+import { merchantsOfDay } from './direct.js';
+import { ProcWatcher, summarize, type ProcSummary } from './procstat.js';
+import { nsClassifier, runWindow, stageLogFacts, stageMeasures, type RunWindow, type StageMeasure } from './pipeline.js';
+import { addDays, childEnv, cliPath, readFrom, round, runCli, say } from './common.js';
+import { sleep } from '../src/retry.js';
+
+export interface OverloadPhase extends RunWindow {
+  days: string[];
+  stages: Record<string, StageMeasure>;
+  /** highest VmRSS of each worker inside the phase window */
+  workerPeakRssMb: Record<string, number>;
+  machineBusy: number;
+}
+
+export interface OverloadResult {
+  factor: number;
+  baseEvents: number;
+  merchants: number;
+  copyMs: number;
+  nominal: OverloadPhase;
+  overload: OverloadPhase;
+  r4: number;
+  /** the workers' VmHWM at the end: the peak over both phases */
+  workerPeakRssMb: Record<string, number>;
+}
+
+/** Merchants of the day, largest first, that fit in about `target` raw rows together. */
+async function subset(app: App, day: string, target: number): Promise<Array<{ merchant_id: string; rows: number }>> {
+  const all = (await merchantsOfDay(app, day)).sort((a, b) => b.rows - a.rows);
+  const out: Array<{ merchant_id: string; rows: number }> = [];
+  let n = 0;
+  for (const m of all) {
+    if (n + m.rows <= target * 1.1) {
+      out.push(m);
+      n += m.rows;
+    }
+  }
+  if (out.length === 0 && all.length > 0) out.push(all[all.length - 1]!);
+  return out;
+}
+
+/** The raw key with its day replaced: merchant 0x00 | YYYYMMDD | rest. */
+function rekey(key: Buffer, day: Buffer): Buffer {
+  const out = Buffer.from(key);
+  day.copy(out, out.indexOf(0) + 1);
+  return out;
+}
+
+async function copyDays(app: App, day: string, merchants: string[], targets: string[]): Promise<void> {
+  const hbase = app.hbase();
+  const buckets = app.topology.buckets;
+  const targetBytes = targets.map(dayBytes);
+  for (const m of merchants) {
+    let rows: Row[] = [];
+    const flush = async () => {
+      await Promise.all(targetBytes.map((d) => hbase.putMany(app.tables.raw, rows.map((r) => ({ key: rekey(r.key, d), cells: r.cells })))));
+      rows = [];
+    };
+    for await (const r of hbase.scan(app.tables.raw, { startRow: rawBucketPrefix(m, day, 0), stopRow: rawBucketPrefix(m, day, buckets), caching: 1000 })) {
+      rows.push(r);
+      if (rows.length >= 5000) await flush();
+    }
+    if (rows.length > 0) await flush();
+  }
+  const ph = merchants.map(() => '?').join(', ');
+  for (const t of targets) {
+    await app.db().execute(
+      `INSERT INTO raw_buckets (day, merchant_id, bucket, rows_stored) SELECT ?, merchant_id, bucket, rows_stored FROM raw_buckets WHERE day = ? AND merchant_id IN (${ph}) ON DUPLICATE KEY UPDATE rows_stored = VALUES(rows_stored)`,
+      [t, day, ...merchants],
+    );
+  }
+}
+
+interface Worker {
+  stage: string;
+  child: ChildProcess;
+  log: string;
+}
+
+function spawnWorker(ns: string, stage: string, log: string): Worker {
+  const fd = openSync(log, 'a');
+  const child = spawn(process.execPath, [cliPath, 'stage', stage, '--namespace', ns], { env: childEnv(), stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  return { stage, child, log };
+}
+
+async function waitRunning(workers: Worker[], timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = workers.filter((w) => readFrom(w.log, 0).includes('"msg":"stage running"'));
+    if (ready.length === workers.length) return;
+    if (Date.now() > deadline) throw new Error(`workers not running after ${timeoutMs} ms: see ${workers.map((w) => w.log).join(', ')}`);
+    await sleep(250);
+  }
+}
+
+async function stopWorkers(workers: Worker[]): Promise<void> {
+  await Promise.all(workers.map((w) => new Promise<void>((resolve) => {
+    if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+    const t = setTimeout(() => w.child.kill('SIGKILL'), 40_000);
+    w.child.once('exit', () => { clearTimeout(t); resolve(); });
+    w.child.kill('SIGTERM');
+  })));
+}
+
+async function runMasters(app: App, ns: string, days: string[]): Promise<void> {
+  const results = await Promise.all(days.map((d) => runCli(['master', '--day', d, '--rerun'], ns, { env: childEnv({ STAGELINE_LOG_LEVEL: 'warn' }) })));
+  results.forEach((r, i) => {
+    if (r.code !== 0) throw new Error(`master for ${days[i]} exited ${r.code}: ${r.stderr.slice(-1000)}`);
+  });
+}
+
+function phase(w: RunWindow, days: string[], procs: ProcSummary[], watcher: ProcWatcher): OverloadPhase {
+  const workerPeakRssMb: Record<string, number> = {};
+  for (const p of procs.filter((x) => (STAGES as readonly string[]).includes(x.label))) workerPeakRssMb[`${p.label}(${p.pid})`] = round(p.windowPeakRssMb, 0);
+  return { ...w, days, stages: stageMeasures(procs, {}, w.events), workerPeakRssMb, machineBusy: round(watcher.machineBusy(w.firstPublishMs, w.lastDoneMs), 2) };
+}
+
+export async function runOverload(app: App, ns: string, day: string, factor: number, baseEvents: number, workDir: string): Promise<OverloadResult> {
+  const ms = await subset(app, day, baseEvents);
+  const days = Array.from({ length: factor + 1 }, (_, i) => addDays(day, 100 + i));
+  say(`R4: copying ${ms.reduce((a, m) => a + m.rows, 0).toLocaleString('en-US')} rows of ${ms.length} merchants to ${days.length} days (${days[0]}..${days[days.length - 1]})`);
+  const c0 = Date.now();
+  await copyDays(app, day, ms.map((m) => m.merchant_id), days);
+  const copyMs = Date.now() - c0;
+
+  const watcher = new ProcWatcher(nsClassifier(ns)).start();
+  const workers = STAGES.map((s) => spawnWorker(ns, s, join(workDir, `r4-${s}.log`)));
+  let nominal: OverloadPhase;
+  let overload: OverloadPhase;
+  try {
+    await waitRunning(workers);
+    // A moment for the group's initial rebalance to settle so neither phase pays for it.
+    await sleep(2000);
+    say(`R4: workers warm; nominal = 1 day (${days[0]})`);
+    await runMasters(app, ns, [days[0]!]);
+    const wn = await runWindow(app, [days[0]!]);
+    say(`R4: nominal ${Math.round(wn.eventsPerSec)} events/s; overload = ${factor} days published at once`);
+    await runMasters(app, ns, days.slice(1));
+    const wo = await runWindow(app, days.slice(1));
+    say(`R4: overload ${Math.round(wo.eventsPerSec)} events/s`);
+    const procsN = [...watcher.tracked.values()].map((t) => summarize(t, wn.firstPublishMs, wn.lastDoneMs));
+    const procsO = [...watcher.tracked.values()].map((t) => summarize(t, wo.firstPublishMs, wo.lastDoneMs));
+    nominal = phase(wn, [days[0]!], procsN, watcher);
+    overload = phase(wo, days.slice(1), procsO, watcher);
+  } finally {
+    await stopWorkers(workers);
+    watcher.stop();
+  }
+  const workerPeakRssMb: Record<string, number> = {};
+  for (const t of watcher.tracked.values()) {
+    if (!(STAGES as readonly string[]).includes(t.label)) continue;
+    workerPeakRssMb[t.label] = round(Math.max(workerPeakRssMb[t.label] ?? 0, summarize(t, 0, Date.now()).peakRssMb), 0);
+  }
+  // handle latencies from the workers' `stopped` lines cover both phases; attach them to overload
+  for (const w of workers) {
+    const f = stageLogFacts(readFrom(w.log, 0));
+    const st = overload.stages[w.stage];
+    if (st) Object.assign(st, stageMeasures([], { [w.stage]: f }, 1)[w.stage], { replicas: st.replicas, cpuMs: st.cpuMs, windowCpuMs: st.windowCpuMs, usPerEvent: st.usPerEvent, windowUsPerEvent: st.windowUsPerEvent, peakRssMb: st.peakRssMb });
+  }
+  return { factor, baseEvents: ms.reduce((a, m) => a + m.rows, 0), merchants: ms.length, copyMs, nominal, overload, r4: round(overload.eventsPerSec / nominal.eventsPerSec, 2), workerPeakRssMb };
+}
