@@ -16,7 +16,7 @@ import { VisitorBatcher, batchId, type BatchOut } from '../stages/split/logic.js
 import { transformBatch } from '../stages/transform/logic.js';
 import { canonicalJson, summarize } from '../stages/summarize/logic.js';
 import { ledgerState } from '../stages/summarize/wiring.js';
-import { currentEpoch, recordOffset } from '../src/runtime/checkpoints.js';
+import { EpochCache, OffsetRecorder } from '../src/runtime/checkpoints.js';
 import type { SourceMessage } from '../src/runtime/stage-runtime.js';
 import { merchantsOfDay } from './direct.js';
 import { round, say } from './common.js';
@@ -104,6 +104,10 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
   const allSessionRows: Row[] = [];
   let offset = 0;
   const meta = (topic: string): SourceMessage => ({ topic, partition: 0, offset: String(offset++), key: null, value: null });
+  const tEpochs = new EpochCache(db);
+  const sEpochs = new EpochCache(db);
+  const tOffsets = new OffsetRecorder(db);
+  const sOffsets = new OffsetRecorder(db);
 
   for (const { merchant_id } of merchants) {
     // split: scan, dedupe/validate/batch, encode
@@ -135,8 +139,8 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
 
       // transform: checkpoints, decode, aggregate, session rows, partial
       await clock.time('mysqlTransform', async () => {
-        const epoch = await currentEpoch(db, SCRATCH_DAY);
-        await recordOffset(db, SCRATCH_DAY, epoch, meta(`${scratchTopic}.t`));
+        const epoch = await tEpochs.get(SCRATCH_DAY, 1);
+        await tOffsets.record(SCRATCH_DAY, epoch, meta(`${scratchTopic}.t`));
       });
       const batch = await clock.time('avroDecodeBatch', () => {
         const v = decodeAs('VisitorBatch', value);
@@ -153,10 +157,10 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
       // summarize, per partial: decode, checkpoints, store, ledger re-check (not complete yet)
       await clock.time('avroDecodePartial', () => decodeAs('PartialRecord', pv));
       await clock.time('mysqlSummarize', async () => {
-        const epoch = await currentEpoch(db, SCRATCH_DAY);
-        await recordOffset(db, SCRATCH_DAY, epoch, meta(`${scratchTopic}.s`));
+        // The same statements as stages/summarize/wiring.ts per partial.
+        const epoch = await sEpochs.get(SCRATCH_DAY, 1);
+        await sOffsets.record(SCRATCH_DAY, epoch, meta(`${scratchTopic}.s`));
         await db.execute('INSERT IGNORE INTO partials (day, epoch, merchant_id, batch_id, chunk_id, payload) VALUES (?, ?, ?, ?, ?, ?)', [SCRATCH_DAY, epoch, merchant_id, id, SCRATCH_CHUNK, pv]);
-        await db.query('SELECT state FROM merchant_days WHERE day = ? AND epoch = ? AND merchant_id = ?', [SCRATCH_DAY, epoch, merchant_id]);
         await ledgerState(app, SCRATCH_DAY, epoch, merchant_id);
       });
     }

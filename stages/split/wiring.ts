@@ -7,7 +7,7 @@ import type { App } from '../../src/app.js';
 import { decodeAs, encode, toBatchEvent, type ChunkTask } from '../../schemas/index.js';
 import { rawBucketPrefix } from '../../src/domain/rowkey.js';
 import type { StageDefinition, SourceMessage } from '../../src/runtime/stage-runtime.js';
-import { currentEpoch, recordOffset } from '../../src/runtime/checkpoints.js';
+import { currentEpoch, OffsetRecorder } from '../../src/runtime/checkpoints.js';
 import { topicName } from '../../topology/index.js';
 import { VisitorBatcher, batchId, type BatchOut, type InvalidEvent } from './logic.js';
 
@@ -24,6 +24,7 @@ async function quarantine(app: App, day: string, merchantId: string, rows: Inval
 export function splitStage(app: App): StageDefinition<ChunkTask> {
   const batchesTopic = topicName(app.cfg.namespace, 'batches');
   const partialsTopic = topicName(app.cfg.namespace, 'partials');
+  const offsets = new OffsetRecorder(app.db());
   return {
     stage: 'split',
     decode: (buf) => decodeAs('ChunkTask', buf),
@@ -36,7 +37,7 @@ export function splitStage(app: App): StageDefinition<ChunkTask> {
         log.info('chunk is not in the current plan (superseded by a re-plan): skipped');
         return;
       }
-      await recordOffset(db, task.day, epoch, meta);
+      await offsets.record(task.day, epoch, meta);
       if (chunk.split_done_at !== null) {
         log.info('chunk already split in this epoch: duplicate absorbed');
         return;

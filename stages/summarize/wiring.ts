@@ -13,7 +13,7 @@ import { StagelineError } from '../../src/errors.js';
 import { decode, decodeAs, fromAvroPartial, type ChunkSealed, type PartialRecord } from '../../schemas/index.js';
 import { productRowKey, summaryRowKey } from '../../src/domain/rowkey.js';
 import type { StageDefinition, SourceMessage } from '../../src/runtime/stage-runtime.js';
-import { currentEpoch, recordOffset } from '../../src/runtime/checkpoints.js';
+import { EpochCache, OffsetRecorder } from '../../src/runtime/checkpoints.js';
 import { canonicalJson, isComplete, summarize, type LedgerState } from './logic.js';
 
 export const SUMMARY_FAMILY = 's';
@@ -21,27 +21,30 @@ export const PRODUCT_FAMILY = 'p';
 
 type SummarizeMessage = { name: 'PartialRecord'; value: PartialRecord } | { name: 'ChunkSealed'; value: ChunkSealed };
 
-export async function ledgerState(app: App, day: string, epoch: number, merchantId: string): Promise<LedgerState> {
-  const db = app.db();
-  const [l] = await db.query<{ chunks: number; sealed: string | number | null; expected: string | number | null; invalid: string | number | null }>(
-    'SELECT COUNT(*) AS chunks, SUM(sealed_at IS NOT NULL) AS sealed, SUM(batches) AS expected, SUM(invalid) AS invalid FROM chunk_ledger WHERE day = ? AND epoch = ? AND merchant_id = ?',
-    [day, epoch, merchantId],
+/**
+ * The merchant-day's state and its ledger in one round trip. Only partials of chunks in this
+ * epoch's plan count: a stray partial of a superseded plan must not.
+ */
+export async function ledgerState(app: App, day: string, epoch: number, merchantId: string): Promise<(LedgerState & { state: string }) | undefined> {
+  const [r] = await app.db().query<{ state: string; chunks: number | null; sealed: string | number | null; expected: string | number | null; invalid: string | number | null; received: number | null }>(
+    `SELECT md.state, l.chunks, l.sealed, l.expected, l.invalid,
+       (SELECT COUNT(*) FROM partials p JOIN chunk_ledger c ON c.day = p.day AND c.epoch = p.epoch AND c.merchant_id = p.merchant_id AND c.chunk_id = p.chunk_id
+         WHERE p.day = md.day AND p.epoch = md.epoch AND p.merchant_id = md.merchant_id) AS received
+     FROM merchant_days md
+     LEFT JOIN (SELECT day, epoch, merchant_id, COUNT(*) AS chunks, SUM(sealed_at IS NOT NULL) AS sealed, SUM(batches) AS expected, SUM(invalid) AS invalid
+                FROM chunk_ledger WHERE day = ? AND epoch = ? AND merchant_id = ? GROUP BY day, epoch, merchant_id) l
+       ON l.day = md.day AND l.epoch = md.epoch AND l.merchant_id = md.merchant_id
+     WHERE md.day = ? AND md.epoch = ? AND md.merchant_id = ?`,
+    [day, epoch, merchantId, day, epoch, merchantId],
   );
-  // Only partials of chunks in this epoch's plan count: a stray partial of a superseded plan must not.
-  const [r] = await db.query<{ received: number }>(
-    `SELECT COUNT(*) AS received FROM partials p JOIN chunk_ledger c ON c.day = p.day AND c.epoch = p.epoch AND c.merchant_id = p.merchant_id AND c.chunk_id = p.chunk_id
-     WHERE p.day = ? AND p.epoch = ? AND p.merchant_id = ?`,
-    [day, epoch, merchantId],
-  );
-  return { chunks: Number(l?.chunks ?? 0), sealed: Number(l?.sealed ?? 0), expectedBatches: Number(l?.expected ?? 0), receivedBatches: Number(r?.received ?? 0), invalid: Number(l?.invalid ?? 0) };
+  if (!r) return undefined;
+  return { state: r.state, chunks: Number(r.chunks ?? 0), sealed: Number(r.sealed ?? 0), expectedBatches: Number(r.expected ?? 0), receivedBatches: Number(r.received ?? 0), invalid: Number(r.invalid ?? 0) };
 }
 
 async function finishIfComplete(app: App, day: string, epoch: number, merchantId: string): Promise<void> {
   const db = app.db();
-  const [md] = await db.query<{ state: string }>('SELECT state FROM merchant_days WHERE day = ? AND epoch = ? AND merchant_id = ?', [day, epoch, merchantId]);
-  if (!md || md.state === 'done') return;
   const state = await ledgerState(app, day, epoch, merchantId);
-  if (!isComplete(state)) return;
+  if (!state || state.state === 'done' || !isComplete(state)) return;
   const rows = await db.query<{ payload: Buffer }>(
     `SELECT p.payload FROM partials p JOIN chunk_ledger c ON c.day = p.day AND c.epoch = p.epoch AND c.merchant_id = p.merchant_id AND c.chunk_id = p.chunk_id
      WHERE p.day = ? AND p.epoch = ? AND p.merchant_id = ? ORDER BY p.batch_id`,
@@ -79,6 +82,8 @@ function productRows(day: string, merchantId: string, partials: ReturnType<typeo
 }
 
 export function summarizeStage(app: App): StageDefinition<SummarizeMessage> {
+  const epochs = new EpochCache(app.db());
+  const offsets = new OffsetRecorder(app.db());
   return {
     stage: 'summarize',
     decode(buf) {
@@ -89,8 +94,8 @@ export function summarizeStage(app: App): StageDefinition<SummarizeMessage> {
     async handle(msg: SummarizeMessage, meta: SourceMessage): Promise<void> {
       const db = app.db();
       const day = msg.value.day;
-      const epoch = await currentEpoch(db, day);
-      await recordOffset(db, day, epoch, meta);
+      const epoch = await epochs.get(day, msg.value.epoch);
+      await offsets.record(day, epoch, meta);
       if (msg.name === 'PartialRecord') {
         const p = msg.value;
         await db.execute('INSERT IGNORE INTO partials (day, epoch, merchant_id, batch_id, chunk_id, payload) VALUES (?, ?, ?, ?, ?, ?)', [day, epoch, p.merchant_id, p.batch_id, p.chunk_id, meta.value ?? Buffer.alloc(0)]);

@@ -7,7 +7,7 @@ import type { App } from '../../src/app.js';
 import { decodeAs, encode, fromBatchEvent, toAvroPartial, type VisitorBatch } from '../../schemas/index.js';
 import { sessionRowKey } from '../../src/domain/rowkey.js';
 import type { StageDefinition, SourceMessage } from '../../src/runtime/stage-runtime.js';
-import { currentEpoch, recordOffset } from '../../src/runtime/checkpoints.js';
+import { EpochCache, OffsetRecorder } from '../../src/runtime/checkpoints.js';
 import { topicName } from '../../topology/index.js';
 import { transformBatch } from './logic.js';
 
@@ -15,13 +15,14 @@ export const SESSION_FAMILY = 's';
 
 export function transformStage(app: App): StageDefinition<VisitorBatch> {
   const partialsTopic = topicName(app.cfg.namespace, 'partials');
+  const epochs = new EpochCache(app.db());
+  const offsets = new OffsetRecorder(app.db());
   return {
     stage: 'transform',
     decode: (buf) => decodeAs('VisitorBatch', buf),
     async handle(batch: VisitorBatch, meta: SourceMessage): Promise<void> {
-      const db = app.db();
-      const epoch = await currentEpoch(db, batch.day);
-      await recordOffset(db, batch.day, epoch, meta);
+      const epoch = await epochs.get(batch.day, batch.epoch);
+      await offsets.record(batch.day, epoch, meta);
       const { partial, sessions } = transformBatch({
         merchant_id: batch.merchant_id,
         day: batch.day,
