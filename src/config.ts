@@ -53,6 +53,14 @@ export interface PipelineConfig {
   masterRestarts: number;
   /** messages a stage process works on at once, across its partitions @defaultValue 4 */
   concurrency: number;
+  /** floor of the adaptive concurrency (src/runtime/controller.ts) @defaultValue 1 */
+  concurrencyMin: number;
+  /** ceiling of the adaptive concurrency; equal to min to pin it @defaultValue 16 */
+  concurrencyMax: number;
+  /** messages a stage process holds accepted and unfinished before it pauses its partitions @defaultValue 1000 */
+  maxInFlightMessages: number;
+  /** bytes (message values) of those messages @defaultValue 67108864 (64 MiB) */
+  maxInFlightBytes: number;
 }
 
 export interface Config {
@@ -88,12 +96,15 @@ export const ENV_DOC: Array<[name: string, flag: string | null, def: string, wha
   ['STAGELINE_KAFKA_HEAP_MB', null, '512', 'native Kafka heap'],
   ['STAGELINE_HBASE_ZK_PORT', null, '2181', 'native HBase ZooKeeper port'],
   ['STAGELINE_HBASE_MASTER_PORT / _REGIONSERVER_PORT', null, '16000 / 16020', 'native HBase RPC ports'],
-  ['STAGELINE_HBASE_HEAP_MB', null, '1024', 'native HBase heap'],
+  ['STAGELINE_HBASE_HEAP_MB', null, '2048', 'native HBase heap'],
   ['STAGELINE_JAVA_HOME', null, '(java on PATH)', 'JDK 17 for Kafka and HBase'],
   ['STAGELINE_STACK_TIMEOUT_SEC', null, '180', 'bound on one service start'],
   ['STAGELINE_CHUNK_ROWS', null, '20000', 'target raw rows per chunk'],
   ['STAGELINE_BATCH_VISITORS', null, '200', 'visitors per batch emitted by split'],
-  ['STAGELINE_CONCURRENCY', null, '4', 'messages in flight per stage process'],
+  ['STAGELINE_CONCURRENCY', null, '4', 'messages in their handler at once per stage process, at start (then adaptive)'],
+  ['STAGELINE_CONCURRENCY_MIN / _MAX', null, '1 / 16', 'bounds of the adaptive concurrency (equal values pin it)'],
+  ['STAGELINE_MAX_INFLIGHT_MESSAGES', null, '1000', 'accepted, unfinished messages per stage process; at the bound it pauses its partitions'],
+  ['STAGELINE_MAX_INFLIGHT_BYTES', null, '67108864 (64 MiB)', 'the same bound in message bytes'],
   ['STAGELINE_STUCK_AFTER_SEC', null, '120', 'no progress for this long: the master re-publishes the chunk'],
   ['STAGELINE_MAX_REPUBLISH', null, '3', 're-publications before the run is marked failed'],
   ['STAGELINE_MASTER_RESTARTS', null, '5', 'master re-spawns after a crash'],
@@ -190,7 +201,7 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     hbaseZkPort: zkPort,
     hbaseMasterPort: int('STAGELINE_HBASE_MASTER_PORT', env.STAGELINE_HBASE_MASTER_PORT, 16000, 1, 65535),
     hbaseRegionServerPort: int('STAGELINE_HBASE_REGIONSERVER_PORT', env.STAGELINE_HBASE_REGIONSERVER_PORT, 16020, 1, 65535),
-    hbaseHeapMb: int('STAGELINE_HBASE_HEAP_MB', env.STAGELINE_HBASE_HEAP_MB, 1024, 256, 16384),
+    hbaseHeapMb: int('STAGELINE_HBASE_HEAP_MB', env.STAGELINE_HBASE_HEAP_MB, 2048, 256, 16384),
     ...(javaHome ? { javaHome } : {}),
     startTimeoutMs: 1000 * int('STAGELINE_STACK_TIMEOUT_SEC', env.STAGELINE_STACK_TIMEOUT_SEC, 180, 5, 3600),
   };
@@ -202,7 +213,12 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     maxRepublish: int('STAGELINE_MAX_REPUBLISH', env.STAGELINE_MAX_REPUBLISH, 3, 0, 100),
     masterRestarts: int('STAGELINE_MASTER_RESTARTS', env.STAGELINE_MASTER_RESTARTS, 5, 0, 100),
     concurrency: int('STAGELINE_CONCURRENCY', env.STAGELINE_CONCURRENCY, 4, 1, 256),
+    concurrencyMin: int('STAGELINE_CONCURRENCY_MIN', env.STAGELINE_CONCURRENCY_MIN, 1, 1, 256),
+    concurrencyMax: int('STAGELINE_CONCURRENCY_MAX', env.STAGELINE_CONCURRENCY_MAX, 16, 1, 256),
+    maxInFlightMessages: int('STAGELINE_MAX_INFLIGHT_MESSAGES', env.STAGELINE_MAX_INFLIGHT_MESSAGES, 1000, 1, 1_000_000),
+    maxInFlightBytes: int('STAGELINE_MAX_INFLIGHT_BYTES', env.STAGELINE_MAX_INFLIGHT_BYTES, 64 * 1024 * 1024, 1024, 2 ** 40),
   };
+  if (pipeline.concurrencyMin > pipeline.concurrencyMax) throw new StagelineError('CONFIG_INVALID', `STAGELINE_CONCURRENCY_MIN (${pipeline.concurrencyMin}) must not exceed STAGELINE_CONCURRENCY_MAX (${pipeline.concurrencyMax})`);
 
   const format = env.STAGELINE_LOG_FORMAT ?? 'auto';
   if (!['auto', 'json', 'pretty'].includes(format)) throw new StagelineError('CONFIG_INVALID', `STAGELINE_LOG_FORMAT must be auto, json or pretty`);

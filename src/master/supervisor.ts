@@ -6,12 +6,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { CommandContext } from '../cli/commands.js';
-import { createApp } from '../app.js';
+import { createApp, type App } from '../app.js';
+import { errorMessage } from '../errors.js';
 import { projectPath } from '../paths.js';
 import { backoffDelay, sleep } from '../retry.js';
 import { readProgress, type Progress } from './master.js';
 import { STAGES } from '../../topology/index.js';
+import { childMetricsArgs } from '../metrics.js';
+import { waitForReplicas } from '../status.js';
 
 const FORWARDED = ['namespace', 'kafka-brokers', 'mysql-url', 'hbase-zk', 'data-dir', 'log-level'];
 
@@ -83,6 +87,18 @@ export function progressLine(p: Progress): string {
   return `${p.day} e${p.epoch} ${p.state.padEnd(8)} chunks published ${p.chunksPublished}/${p.chunks}  split ${bar(p.chunksSplit, p.chunks, 12)} ${p.chunksSplit}/${p.chunks}  merchant-days ${bar(p.merchantDaysDone, p.merchantDays)} ${p.merchantDaysDone}/${p.merchantDays}  events ${p.eventsDone.toLocaleString('en-US')}/${p.plannedRows.toLocaleString('en-US')} (${Math.round(rate).toLocaleString('en-US')}/s)${p.deadLetters ? `  dead letters ${p.deadLetters}` : ''}`;
 }
 
+/**
+ * Clears the lease of a master process that has exited. The owner is `host:pid:random` (see the
+ * `master` command); only a lease taken by exactly that pid on this host is touched, so a live
+ * master elsewhere keeps its lease.
+ */
+export async function releaseLeaseOf(app: App, day: string, pid: number | undefined): Promise<boolean> {
+  if (pid === undefined) return false;
+  const prefix = `${hostname()}:${pid}:`;
+  const r = await app.db().execute('UPDATE runs SET lock_owner = NULL, lock_expires_at = NULL WHERE day = ? AND LEFT(lock_owner, CHAR_LENGTH(?)) = ?', [day, prefix, prefix]);
+  return r.affectedRows > 0;
+}
+
 export interface NightlyOptions {
   day: string;
   workers: number;
@@ -99,13 +115,17 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
   const tty = process.stderr.isTTY === true && !o.quiet;
 
   const pool = o.workers > 0
-    ? new WorkerPool(STAGES.flatMap((s) => Array.from({ length: o.workers }, (_, i) => ({ name: `${s}-${i + 1}`, args: ['stage', s, ...fwd], logFile: join(logDir, `${s}-${i + 1}.log`) }))), say)
+    ? new WorkerPool(STAGES.flatMap((s, si) => Array.from({ length: o.workers }, (_, i) => ({ name: `${s}-${i + 1}`, args: ['stage', s, ...fwd, ...childMetricsArgs(cfg.metricsPort, 1 + si * o.workers + i)], logFile: join(logDir, `${s}-${i + 1}.log`) }))), say)
     : undefined;
   pool?.start();
   if (pool) say(`started ${o.workers} replica(s) of each stage; logs in ${logDir}`);
   else say('no --with-workers: waiting for stage workers running elsewhere');
 
   const app = createApp(cfg, ctx.log);
+  if (pool && o.workers > 1) {
+    const late = await waitForReplicas(app, o.workers, 30_000);
+    if (late.length > 0) say(`replicas of ${late.join(', ')} had not joined after 30 s; starting the master anyway`);
+  }
   let master: ChildProcess | undefined;
   let interrupted = false;
   const onSignal = () => {
@@ -118,7 +138,7 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
   try {
     let rerun = o.rerun;
     for (let attempt = 0; ; attempt++) {
-      master = spawnStageline({ name: 'master', args: ['master', '--day', o.day, ...(rerun ? ['--rerun'] : []), ...fwd], logFile: join(logDir, 'master.log') });
+      master = spawnStageline({ name: 'master', args: ['master', '--day', o.day, ...(rerun ? ['--rerun'] : []), ...fwd, ...childMetricsArgs(cfg.metricsPort, 0)], logFile: join(logDir, 'master.log') });
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => master!.once('exit', (code, signal) => r({ code, signal })));
       let finished: { code: number | null; signal: NodeJS.Signals | null } | undefined;
       void exited.then((x) => { finished = x; });
@@ -166,6 +186,9 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
         say(`master died ${attempt + 1} times (last: ${signal ?? `exit ${code}`}); giving up. Log: ${join(logDir, 'master.log')}`);
         return 1;
       }
+      // The dead master still holds the day's lease until it expires, so its successor would refuse
+      // (exit 4) and this nightly would give up. It was our child on this host and it is gone: release it.
+      await releaseLeaseOf(app, o.day, master.pid).catch((e: unknown) => say(`could not release the dead master's lease: ${errorMessage(e)}`));
       const delay = backoffDelay(attempt + 1, { initialDelayMs: 500, maxDelayMs: 10_000, factor: 2 }, Math.random);
       say(`master died (${signal ?? `exit ${code}`}); re-spawning in ${delay} ms to resume from MySQL (log: ${join(logDir, 'master.log')})`);
       await sleep(delay);

@@ -1,0 +1,402 @@
+/**
+ * `stageline status`: where a run is, read from MySQL (the ledger, the per-chunk work reports in
+ * chunk_work) and from Kafka (each stage group's committed offsets against the topic's end).
+ *
+ * readStatusInput does the I/O; buildStatus, renderStatus and renderChunks are pure, so the
+ * arithmetic (progress, rates, ETA, the bottleneck hint) is unit-tested without servers. The JSON
+ * form (`--json`) is the RunStatus object as built here: its field names are a contract for
+ * scripts, so add fields, never rename them.
+ */
+import type { App } from './app.js';
+import { STAGES, groupName, topicName, type StageName, type TopicKey } from '../topology/index.js';
+
+export interface StageStatus {
+  stage: StageName;
+  /** what `done` and `planned` count */
+  unit: 'chunks' | 'batches' | 'merchant-days';
+  done: number;
+  planned: number;
+  /** false while split has not sealed every chunk: transform's planned batches are a projection */
+  planned_final: boolean;
+  /** messages this stage handled (every replica, redeliveries included) */
+  messages: number;
+  events: number;
+  events_per_sec: number;
+  messages_per_sec: number;
+  /** the stage's input topic and what its group has not committed yet; null when Kafka did not answer */
+  input_topic: string;
+  lag: number | null;
+  /** live members of the stage's consumer group; null when Kafka did not answer */
+  replicas: number | null;
+  /** replicas that reported work for this run */
+  replicas_reporting: number;
+  partitions: number;
+  dead_letters: number;
+  /** work waiting longer than STAGELINE_STUCK_AFTER_SEC: unsplit chunks, unfinished merchant-days */
+  stuck: number;
+  handle_ms: number;
+  write_ms: number;
+  queued_ms: number;
+}
+
+export interface RunStatus {
+  namespace: string;
+  day: string;
+  epoch: number;
+  run_id: string;
+  state: string;
+  error: string | null;
+  started_at: string;
+  elapsed_sec: number;
+  planned_rows: number;
+  chunks: { planned: number; published: number; split: number };
+  merchant_days: { planned: number; done: number };
+  stages: StageStatus[];
+  dead_letters: number;
+  eta_sec: number | null;
+  bottleneck: { stage: StageName; lag: number; replicas: number | null; message: string } | null;
+  generated_at: string;
+}
+
+export interface ChunkStageWork {
+  messages: number;
+  events: number;
+  replicas: number;
+  queued_ms: number;
+  handle_ms: number;
+  write_ms: number;
+}
+
+export interface ChunkReport {
+  chunk_id: string;
+  seq: number;
+  est_rows: number;
+  publish_count: number;
+  published_at: string | null;
+  split_done_at: string | null;
+  stages: Partial<Record<StageName, ChunkStageWork>>;
+}
+
+/** Everything buildStatus needs, as read; numbers already numbers. */
+export interface StatusInput {
+  namespace: string;
+  now: number;
+  stuckAfterSec: number;
+  run: { day: string; epoch: number; run_id: string; state: string; error: string | null; started_at: number; first_publish_at: number | null; completed_at: number | null; chunks: number; merchant_days: number; planned_rows: number };
+  chunks: { published: number; split: number; stuck: number };
+  ledger: { sealed: number; rows: number; batches: number; rows_read: number; valid: number };
+  merchantDays: { done: number; stuck: number };
+  work: Partial<Record<StageName, { messages: number; events: number; replicas: number; queued_ms: number; handle_ms: number; write_ms: number; first_at: number; last_at: number }>>;
+  deadLetters: Partial<Record<StageName, number>>;
+  kafka: Partial<Record<StageName, { lag: number; members: number }>>;
+  partitions: Record<StageName, number>;
+  inputs: Record<StageName, TopicKey>;
+}
+
+const UNITS: Record<StageName, { unit: StageStatus['unit']; lagUnit: string }> = {
+  split: { unit: 'chunks', lagUnit: 'chunks' },
+  transform: { unit: 'batches', lagUnit: 'batches' },
+  summarize: { unit: 'merchant-days', lagUnit: 'partials' },
+};
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+export function buildStatus(i: StatusInput): RunStatus {
+  const r = i.run;
+  const end = r.completed_at ?? i.now;
+  const stages: StageStatus[] = STAGES.map((stage) => {
+    const w = i.work[stage];
+    const k = i.kafka[stage];
+    // Rates over the stage's own active span (first to last reported message), so an idle tail or a late start does not dilute them.
+    const span = w ? Math.max(1, (r.completed_at !== null ? w.last_at : Math.max(w.last_at, i.now)) - w.first_at) / 1000 : 0;
+    let done: number;
+    let planned: number;
+    let plannedFinal = true;
+    let stuck = 0;
+    if (stage === 'split') {
+      done = i.chunks.split;
+      planned = r.chunks;
+      stuck = i.chunks.stuck;
+    } else if (stage === 'transform') {
+      plannedFinal = i.ledger.rows > 0 && i.ledger.sealed >= i.ledger.rows;
+      const handled = w?.messages ?? 0;
+      // Batches are known only per sealed range; until split is done, project the total from the
+      // batches per row read so far (transform runs ahead of the seals, so never below `done`).
+      planned = plannedFinal ? i.ledger.batches : Math.max(handled, i.ledger.rows_read > 0 ? Math.round((i.ledger.batches * r.planned_rows) / i.ledger.rows_read) : 0);
+      done = Math.min(handled, planned);
+    } else {
+      done = i.merchantDays.done;
+      planned = r.merchant_days;
+      stuck = i.merchantDays.stuck;
+    }
+    return {
+      stage,
+      unit: UNITS[stage].unit,
+      done,
+      planned,
+      planned_final: plannedFinal,
+      messages: w?.messages ?? 0,
+      events: w?.events ?? 0,
+      events_per_sec: w ? (w.events / span) : 0,
+      messages_per_sec: w ? (w.messages / span) : 0,
+      input_topic: topicName(i.namespace, i.inputs[stage]),
+      lag: k ? k.lag : null,
+      replicas: k ? k.members : null,
+      replicas_reporting: w?.replicas ?? 0,
+      partitions: i.partitions[stage],
+      dead_letters: i.deadLetters[stage] ?? 0,
+      stuck,
+      handle_ms: w?.handle_ms ?? 0,
+      write_ms: w?.write_ms ?? 0,
+      queued_ms: w?.queued_ms ?? 0,
+    };
+  });
+  const status: RunStatus = {
+    namespace: i.namespace,
+    day: r.day,
+    epoch: r.epoch,
+    run_id: r.run_id,
+    state: r.state,
+    error: r.error,
+    started_at: new Date(r.started_at).toISOString(),
+    elapsed_sec: Math.max(0, Math.round((end - r.started_at) / 1000)),
+    planned_rows: r.planned_rows,
+    chunks: { planned: r.chunks, published: i.chunks.published, split: i.chunks.split },
+    merchant_days: { planned: r.merchant_days, done: i.merchantDays.done },
+    stages,
+    dead_letters: Object.values(i.deadLetters).reduce((a, b) => a + (b ?? 0), 0),
+    eta_sec: eta(i, stages),
+    bottleneck: r.state === 'running' ? bottleneck(stages) : null,
+    generated_at: new Date(i.now).toISOString(),
+  };
+  return status;
+}
+
+/**
+ * Seconds left, from the last stage: summarize has to receive every valid event the plan covers.
+ * Until split has sealed everything the valid total is projected from the valid share seen so far.
+ * Null when nothing moves yet (no rate to extrapolate from).
+ */
+export function eta(i: StatusInput, stages: StageStatus[]): number | null {
+  if (i.run.state === 'complete') return 0;
+  if (i.run.state !== 'running') return null;
+  const sum = stages.find((s) => s.stage === 'summarize');
+  const splitDone = i.ledger.rows > 0 && i.ledger.sealed >= i.ledger.rows;
+  const validShare = i.ledger.rows_read > 0 ? i.ledger.valid / i.ledger.rows_read : 1;
+  const expected = splitDone ? i.ledger.valid : i.run.planned_rows * validShare;
+  if (!sum || sum.events_per_sec <= 0 || i.run.first_publish_at === null) return null;
+  // The rate since the first publish, not the stage's own span: it includes the pipeline's fill time.
+  const rate = sum.events / Math.max(1, (i.now - i.run.first_publish_at) / 1000);
+  if (rate <= 0) return null;
+  return Math.max(0, Math.round((expected - sum.events) / rate));
+}
+
+/**
+ * The stage whose backlog would take longest to clear at its own pace (lag ÷ messages/s). Lag
+ * alone would mislead: 50 chunks behind is far more work than 50 partials behind.
+ */
+export function bottleneck(stages: StageStatus[]): RunStatus['bottleneck'] {
+  let worst: { s: StageStatus; backlogSec: number } | undefined;
+  for (const s of stages) {
+    if (s.lag === null || s.lag <= 0) continue;
+    const backlogSec = s.messages_per_sec > 0 ? s.lag / s.messages_per_sec : Number.POSITIVE_INFINITY;
+    if (!worst || backlogSec > worst.backlogSec) worst = { s, backlogSec };
+  }
+  // Under two seconds of backlog every stage keeps up: a lag that small is just work in transit.
+  if (!worst || worst.backlogSec < 2) return null;
+  const { s } = worst;
+  const lagText = `lag ${fmt(s.lag!)} ${UNITS[s.stage].lagUnit}`;
+  let message: string;
+  if (s.replicas === 0) message = `${s.stage} has no running replicas: ${lagText}; start \`stageline stage ${s.stage}\``;
+  else if (s.replicas !== null && s.replicas >= s.partitions) message = `${s.stage} is the bottleneck: ${lagText} on ${s.replicas} replicas, one per partition of ${s.input_topic}; raise its partitions in topology.json before adding replicas`;
+  else message = `${s.stage} is the bottleneck: ${lagText} on ${s.replicas ?? '?'} replica${s.replicas === 1 ? '' : 's'}; add replicas`;
+  return { stage: s.stage, lag: s.lag!, replicas: s.replicas, message };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+export function bar(done: number, total: number, width = 24): string {
+  const f = total <= 0 ? 0 : Math.min(1, done / total);
+  const n = Math.round(f * width);
+  return `[${'#'.repeat(n)}${'.'.repeat(width - n)}]`;
+}
+
+export function duration(sec: number): string {
+  const s = Math.max(0, Math.round(sec));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+export function renderStatus(st: RunStatus): string {
+  const lines: string[] = [];
+  lines.push(`${st.namespace}  day ${st.day}  epoch ${st.epoch}  ${st.state.toUpperCase()}  elapsed ${duration(st.elapsed_sec)}  run ${st.run_id}`);
+  lines.push(`  plan: ${fmt(st.planned_rows)} rows in ${fmt(st.chunks.planned)} chunks (${fmt(st.chunks.published)} published), ${fmt(st.merchant_days.planned)} merchant-days`);
+  for (const s of st.stages) {
+    const count = `${fmt(s.done)}/${s.planned_final ? '' : '~'}${fmt(s.planned)} ${s.unit}`;
+    const lag = s.lag === null ? 'lag ?' : `lag ${fmt(s.lag)} ${UNITS[s.stage].lagUnit}`;
+    const reps = s.replicas === null ? '' : ` on ${s.replicas} replica${s.replicas === 1 ? '' : 's'}`;
+    const extra = `${s.dead_letters ? `  dead letters ${s.dead_letters}` : ''}${s.stuck ? `  stuck ${s.stuck}` : ''}`;
+    lines.push(`  ${s.stage.padEnd(10)} ${bar(s.done, s.planned)} ${count.padEnd(24)} ${fmt(s.events).padStart(11)} events ${fmt(s.events_per_sec).padStart(8)}/s  ${lag}${reps}${extra}`);
+  }
+  const stuck = st.stages.filter((s) => s.stuck > 0).map((s) => `${s.stuck} ${s.stage === 'split' ? 'chunks waiting on split' : 'merchant-days waiting on summarize'}`);
+  const eta = st.state === 'complete' ? 'done' : st.eta_sec === null ? 'unknown' : duration(st.eta_sec);
+  lines.push(`  dead letters ${fmt(st.dead_letters)}  stuck: ${stuck.join(', ') || 'none'}  ETA ${eta}`);
+  if (st.error) lines.push(`  error: ${st.error}`);
+  if (st.bottleneck) lines.push(`  hint: ${st.bottleneck.message}`);
+  else if (st.state === 'running') lines.push('  hint: every stage keeps up');
+  return lines.join('\n');
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+export function renderChunks(chunks: ChunkReport[]): string {
+  const head = ['chunk', 'rows', 'pub', ...STAGES.map((s) => `${s} msgs queued/handle/write`)];
+  const rows = chunks.map((c) => [
+    c.chunk_id,
+    fmt(c.est_rows),
+    String(c.publish_count),
+    ...STAGES.map((s) => {
+      const w = c.stages[s];
+      return w ? `${fmt(w.messages)} ${secs(w.queued_ms)}/${secs(w.handle_ms)}/${secs(w.write_ms)}${w.replicas > 1 ? ` (${w.replicas} replicas)` : ''}` : '-';
+    }),
+  ]);
+  const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
+  const line = (r: string[]) => r.map((x, j) => (j < 3 ? x.padEnd(widths[j]!) : x.padEnd(widths[j]!))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line), '', 'times are sums over the chunk\'s messages: queued = produce → handler start; write = time with a write outstanding'].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+const num = (x: unknown): number => Number(x ?? 0);
+/** Times are selected as UNIX_TIMESTAMP(x) * 1000: epoch ms whatever the session's time zone. */
+const ms = (x: unknown): number | null => (x === null || x === undefined ? null : Math.round(Number(x)));
+const t = (col: string, as = col) => `UNIX_TIMESTAMP(${col}) * 1000 AS ${as}`;
+
+/** The day of the most recently touched run: what `status` shows without --day. */
+export async function latestDay(app: App): Promise<string | undefined> {
+  const [r] = await app.db().query<{ day: string }>('SELECT day FROM runs ORDER BY updated_at DESC LIMIT 1');
+  return r?.day;
+}
+
+export async function readStatusInput(app: App, day: string, now = Date.now()): Promise<StatusInput | undefined> {
+  const db = app.db();
+  const [run] = await db.query<Record<string, unknown>>(`SELECT day, epoch, run_id, state, error, ${t('started_at')}, ${t('first_publish_at')}, ${t('completed_at')}, chunks, merchant_days, planned_rows FROM runs WHERE day = ?`, [day]);
+  if (!run) return undefined;
+  const epoch = num(run.epoch);
+  const stuckAfterSec = app.cfg.pipeline.stuckAfterSec;
+  const [c] = await db.query<Record<string, unknown>>(
+    'SELECT SUM(published_at IS NOT NULL) AS published, SUM(split_done_at IS NOT NULL) AS split, SUM(published_at IS NOT NULL AND split_done_at IS NULL AND published_at < NOW(3) - INTERVAL ? SECOND) AS stuck FROM run_chunks WHERE day = ? AND epoch = ?',
+    [stuckAfterSec, day, epoch],
+  );
+  const [l] = await db.query<Record<string, unknown>>('SELECT COUNT(*) AS n, SUM(sealed_at IS NOT NULL) AS sealed, SUM(batches) AS batches, SUM(rows_read) AS rows_read, SUM(valid) AS valid FROM chunk_ledger WHERE day = ? AND epoch = ?', [day, epoch]);
+  const [md] = await db.query<Record<string, unknown>>(
+    `SELECT SUM(md.state = 'done') AS done,
+            SUM(md.state = 'pending' AND x.unsealed = 0 AND x.last_seal < NOW(3) - INTERVAL ? SECOND) AS stuck
+     FROM merchant_days md
+     JOIN (SELECT merchant_id, SUM(sealed_at IS NULL) AS unsealed, MAX(sealed_at) AS last_seal FROM chunk_ledger WHERE day = ? AND epoch = ? GROUP BY merchant_id) x ON x.merchant_id = md.merchant_id
+     WHERE md.day = ? AND md.epoch = ?`,
+    [stuckAfterSec, day, epoch, day, epoch],
+  );
+  const work = await db.query<Record<string, unknown>>(
+    `SELECT stage, SUM(messages) AS messages, SUM(events) AS events, COUNT(DISTINCT replica) AS replicas, SUM(queued_ms) AS queued_ms, SUM(handle_ms) AS handle_ms, SUM(write_ms) AS write_ms,
+            ${t('MIN(first_at)', 'first_at')}, ${t('MAX(last_at)', 'last_at')} FROM chunk_work WHERE day = ? AND epoch = ? GROUP BY stage`,
+    [day, epoch],
+  );
+  const dl = await db.query<{ stage: string; n: number }>('SELECT stage, COUNT(*) AS n FROM dead_letters WHERE failed_at >= (SELECT started_at FROM runs WHERE day = ?) GROUP BY stage', [day]);
+
+  const input: StatusInput = {
+    namespace: app.cfg.namespace,
+    now,
+    stuckAfterSec,
+    run: {
+      day, epoch, run_id: String(run.run_id), state: String(run.state), error: run.error === null || run.error === undefined ? null : String(run.error),
+      started_at: ms(run.started_at) ?? now, first_publish_at: ms(run.first_publish_at), completed_at: ms(run.completed_at),
+      chunks: num(run.chunks), merchant_days: num(run.merchant_days), planned_rows: num(run.planned_rows),
+    },
+    chunks: { published: num(c?.published), split: num(c?.split), stuck: num(c?.stuck) },
+    ledger: { rows: num(l?.n), sealed: num(l?.sealed), batches: num(l?.batches), rows_read: num(l?.rows_read), valid: num(l?.valid) },
+    merchantDays: { done: num(md?.done), stuck: num(md?.stuck) },
+    work: Object.fromEntries(work.map((w) => [String(w.stage), {
+      messages: num(w.messages), events: num(w.events), replicas: num(w.replicas), queued_ms: num(w.queued_ms), handle_ms: num(w.handle_ms), write_ms: num(w.write_ms),
+      first_at: ms(w.first_at) ?? now, last_at: ms(w.last_at) ?? now,
+    }])),
+    deadLetters: Object.fromEntries(dl.map((d) => [d.stage, num(d.n)])),
+    kafka: await readLag(app),
+    partitions: Object.fromEntries(STAGES.map((s) => [s, app.topology.topics[app.topology.stages[s].input].partitions])) as Record<StageName, number>,
+    inputs: Object.fromEntries(STAGES.map((s) => [s, app.topology.stages[s].input])) as Record<StageName, TopicKey>,
+  };
+  return input;
+}
+
+/** Per stage group: uncommitted messages on its input topic and live members. Kafka away: left out (shown as "?"). */
+async function readLag(app: App): Promise<StatusInput['kafka']> {
+  const out: StatusInput['kafka'] = {};
+  try {
+    const admin = await app.admin();
+    for (const stage of STAGES) {
+      const topic = topicName(app.cfg.namespace, app.topology.stages[stage].input);
+      const group = groupName(app.cfg.namespace, stage);
+      const [ends, committed, desc] = await Promise.all([admin.topicOffsets(topic), admin.groupOffsets(group, topic), admin.describeGroup(group)]);
+      const at = new Map(committed.map((c) => [c.partition, Number(c.offset)]));
+      let lag = 0;
+      for (const e of ends) {
+        const c = at.get(e.partition) ?? -1;
+        // Nothing committed yet: the group starts from the beginning (fromBeginning: true).
+        lag += Math.max(0, Number(e.high) - (c < 0 ? Number(e.low) : c));
+      }
+      out[stage] = { lag, members: desc.members.length };
+    }
+  } catch {
+    // Lag is advisory: the MySQL half of the status is still worth showing.
+  }
+  return out;
+}
+
+export async function readChunks(app: App, day: string, epoch: number): Promise<ChunkReport[]> {
+  const db = app.db();
+  const chunks = await db.query<Record<string, unknown>>(`SELECT chunk_id, seq, est_rows, publish_count, ${t('published_at')}, ${t('split_done_at')} FROM run_chunks WHERE day = ? AND epoch = ? ORDER BY seq`, [day, epoch]);
+  const work = await db.query<Record<string, unknown>>(
+    'SELECT chunk_id, stage, SUM(messages) AS messages, SUM(events) AS events, COUNT(DISTINCT replica) AS replicas, SUM(queued_ms) AS queued_ms, SUM(handle_ms) AS handle_ms, SUM(write_ms) AS write_ms FROM chunk_work WHERE day = ? AND epoch = ? GROUP BY chunk_id, stage',
+    [day, epoch],
+  );
+  const byChunk = new Map<string, ChunkReport['stages']>();
+  for (const w of work) {
+    const m = byChunk.get(String(w.chunk_id)) ?? {};
+    m[String(w.stage) as StageName] = { messages: num(w.messages), events: num(w.events), replicas: num(w.replicas), queued_ms: num(w.queued_ms), handle_ms: num(w.handle_ms), write_ms: num(w.write_ms) };
+    byChunk.set(String(w.chunk_id), m);
+  }
+  const iso = (x: unknown) => { const v = ms(x); return v === null ? null : new Date(v).toISOString(); };
+  return chunks.map((c) => ({
+    chunk_id: String(c.chunk_id), seq: num(c.seq), est_rows: num(c.est_rows), publish_count: num(c.publish_count),
+    published_at: iso(c.published_at), split_done_at: iso(c.split_done_at), stages: byChunk.get(String(c.chunk_id)) ?? {},
+  }));
+}
+
+/**
+ * Waits until every stage group is Stable with at least `replicas` members; returns the stages
+ * that were not by the deadline (never throws: it only delays the master). Starting the master
+ * before then lets the first replica up take every partition and lose them to a rebalance a
+ * moment later, mid-batch: work is redone and one replica does it all (issue 6, scaling test).
+ */
+export async function waitForReplicas(app: App, replicas: number, timeoutMs: number, pollMs = 200): Promise<StageName[]> {
+  const deadline = Date.now() + timeoutMs;
+  let waiting: StageName[] = [...STAGES];
+  while (waiting.length > 0 && Date.now() < deadline) {
+    try {
+      const admin = await app.admin();
+      const ready = await Promise.all(waiting.map(async (s) => {
+        const g = await admin.describeGroup(groupName(app.cfg.namespace, s));
+        return g.state === 'Stable' && g.members.length >= replicas;
+      }));
+      waiting = waiting.filter((_, k) => !ready[k]);
+    } catch {
+      // Kafka not answering yet: the replicas cannot join either; keep polling until the deadline.
+    }
+    if (waiting.length > 0) await new Promise((r) => setTimeout(r, pollMs));
+  }
+  return waiting;
+}
