@@ -43,6 +43,7 @@ export type AdminOp =
   | { op: 'ensureTable'; name: string; families: string[]; splits?: string[] }
   | { op: 'dropNamespace'; ns: string }
   | { op: 'listTables'; ns: string }
+  | { op: 'listNamespaces' }
   /** Start keys (hex) of the table's regions, comma-separated in `outcome`. */
   | { op: 'listRegions'; name: string }
   /** Splits the region holding `at` (hex) at `at`, waiting until the daughters are online. */
