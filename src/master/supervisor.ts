@@ -137,6 +137,8 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
   const t0 = Date.now();
   try {
     let rerun = o.rerun;
+    const epochBefore = async () => (await app.db().query<{ epoch: number }>('SELECT epoch FROM runs WHERE day = ?', [o.day]))[0]?.epoch ?? 0;
+    const startEpoch = o.rerun ? await epochBefore() : 0;
     for (let attempt = 0; ; attempt++) {
       master = spawnStageline({ name: 'master', args: ['master', '--day', o.day, ...(rerun ? ['--rerun'] : []), ...fwd, ...childMetricsArgs(cfg.metricsPort, 0)], logFile: join(logDir, 'master.log') });
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => master!.once('exit', (code, signal) => r({ code, signal })));
@@ -180,8 +182,9 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
         say('interrupted: the run is checkpointed; run `stageline nightly` again to resume');
         return 130;
       }
-      // After a crash the run is resumed, never re-planned under a new epoch again.
-      rerun = false;
+      // After a crash the run is resumed, never re-planned under yet another epoch; but a master
+      // that died before it opened the new epoch has not rerun anything yet.
+      rerun = o.rerun && (await epochBefore()) === startEpoch;
       if (attempt >= cfg.pipeline.masterRestarts) {
         say(`master died ${attempt + 1} times (last: ${signal ?? `exit ${code}`}); giving up. Log: ${join(logDir, 'master.log')}`);
         return 1;
