@@ -37,15 +37,32 @@ const RETRYABLE_NODE_CODES = new Set([
   'ER_SERVER_SHUTDOWN', 'ER_NO_SUCH_THREAD', 'ECONNABORTED',
 ]);
 
-/** The one classifier: typed errors say it themselves; known transport failures are retryable. */
-export function isRetryable(err: unknown): boolean {
-  if (err instanceof StagelineError) return err.retryable;
+/** Messages of transport failures whose error objects do not say so in a field (kafkajs wraps them). */
+const TRANSPORT_MESSAGE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection error|Connection timeout|Request timed out|socket hang up|Closed connection|not the leader|leader not available|There is no leader|NOT_COORDINATOR|COORDINATOR_NOT_AVAILABLE|coordinator is loading/i;
+
+/**
+ * The one classifier: typed errors say it themselves; transport failures are retryable, also when
+ * a client wrapped them in a "non-retriable" error after its own retries ran out (kafkajs does:
+ * during a broker outage a produce fails with KafkaJSNonRetriableError around ECONNREFUSED, and
+ * treating that as poison sent good messages to the dead-letter topic).
+ */
+export function isRetryable(err: unknown, depth = 0): boolean {
+  if (err instanceof StagelineError) {
+    if (err.retryable) return true;
+    // A wrapper made before this classifier saw the cause: look at the cause too.
+    return depth < 4 && err.cause !== undefined && isRetryable(err.cause, depth + 1);
+  }
   if (typeof err === 'object' && err !== null) {
-    const e = err as { code?: unknown; retriable?: unknown; name?: unknown; fatal?: unknown };
+    const e = err as { code?: unknown; retriable?: unknown; name?: unknown; fatal?: unknown; message?: unknown; cause?: unknown; originalError?: unknown };
     if (e.retriable === true) return true; // kafkajs marks its own errors
     if (typeof e.code === 'string' && RETRYABLE_NODE_CODES.has(e.code)) return true;
     if (e.fatal === true) return true; // mysql2: the connection died, a new one may work
-    if (e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError' || e.name === 'KafkaJSNumberOfRetriesExceeded') return true;
+    if (e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError' || e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSConnectionClosedError') return true;
+    if (typeof e.message === 'string' && TRANSPORT_MESSAGE.test(e.message)) return true;
+    if (depth < 4) {
+      if (e.cause !== undefined && isRetryable(e.cause, depth + 1)) return true;
+      if (e.originalError !== undefined && isRetryable(e.originalError, depth + 1)) return true;
+    }
   }
   return false;
 }
