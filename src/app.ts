@@ -50,8 +50,10 @@ export function createApp(cfg: Readonly<Config>, log: Logger = createLogger(cfg.
     db: () => (db ??= createDb(cfg.mysql, log.child({ component: 'mysql' }))),
     hbase: () => (hbase ??= createHBaseClient({ zkQuorum: cfg.hbase.zkQuorum }, log.child({ component: 'hbase' }))),
     kafka: () => (kafka ??= createKafka({ brokers: [...cfg.kafka.brokers], clientId: cfg.kafka.clientId, ...(cfg.kafka.ssl ? { ssl: cfg.kafka.ssl } : {}), ...(cfg.kafka.sasl ? { sasl: cfg.kafka.sasl } : {}) }, log)),
-    producer: () => (producer ??= createProducer(app.kafka(), { lingerMs: 5, maxBatch: 500 })),
-    admin: () => (admin ??= createAdmin(app.kafka())),
+    // A failed connect must not be cached: a stage whose first produce meets a broker outage
+    // would otherwise never produce again.
+    producer: () => (producer ??= createProducer(app.kafka(), { lingerMs: 5, maxBatch: 500 }).catch((err: unknown) => { producer = undefined; throw err; })),
+    admin: () => (admin ??= createAdmin(app.kafka()).catch((err: unknown) => { admin = undefined; throw err; })),
     async close() {
       const p = producer;
       const a = admin;

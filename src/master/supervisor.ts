@@ -179,6 +179,8 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
         return 4;
       }
       if (interrupted) {
+        // Without this the advised resume would be refused (exit 4) until the dead master's lease expires.
+        await releaseLeaseOf(app, o.day, master.pid).catch(() => undefined);
         say('interrupted: the run is checkpointed; run `stageline nightly` again to resume');
         return 130;
       }
