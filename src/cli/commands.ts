@@ -46,6 +46,18 @@ const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 const str = (f: Flags, k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
 
+/** For children of `nightly`: when the parent dies (we are re-parented), act. */
+function exitWithParent(onOrphaned: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onOrphaned();
+    }
+  }, 2000);
+  timer.unref();
+}
+
 export function yesterdayUtc(now: number): string {
   return new Date(now - 86_400_000).toISOString().slice(0, 10);
 }
@@ -211,9 +223,10 @@ export const COMMANDS: Record<string, Command> = {
   master: {
     summary: '(internal) one master process for a day; `nightly` runs and supervises it',
     help: 'stageline master --day D [--rerun]\n  Exit 0 complete, 3 failed (stuck), 4 another master holds the day.',
-    options: { day: { type: 'string' }, rerun: { type: 'boolean' } },
+    options: { day: { type: 'string' }, rerun: { type: 'boolean' }, 'exit-with-parent': { type: 'boolean' } },
     async run(ctx) {
       const day = dayFlag(ctx.flags, true);
+      if (ctx.flags['exit-with-parent']) exitWithParent(() => process.exit(1));
       const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
       return withApp(ctx, async (app) => {
         const metrics = await serveMasterMetrics(app);
@@ -240,10 +253,12 @@ export const COMMANDS: Record<string, Command> = {
   stage: {
     summary: 'run one replica of a stage: split | transform | summarize',
     help: `stageline stage <${STAGES.join('|')}>\n  A consumer-group member on the stage's input topic. Start more to scale. SIGTERM drains.`,
-    options: {},
+    options: { 'exit-with-parent': { type: 'boolean' } },
     async run(ctx) {
       const name = ctx.args[0] as StageName | undefined;
       if (!name || !STAGES.includes(name)) throw new StagelineError('INPUT_INVALID', `usage: stageline stage <${STAGES.join('|')}>`);
+      // Drain like on SIGTERM when the supervising `nightly` is gone, instead of running orphaned forever.
+      if (ctx.flags['exit-with-parent']) exitWithParent(() => process.kill(process.pid, 'SIGTERM'));
       const app = createApp(ctx.cfg, ctx.log);
       await runStage(app, name);
       return 0;

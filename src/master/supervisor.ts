@@ -115,7 +115,7 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
   const tty = process.stderr.isTTY === true && !o.quiet;
 
   const pool = o.workers > 0
-    ? new WorkerPool(STAGES.flatMap((s, si) => Array.from({ length: o.workers }, (_, i) => ({ name: `${s}-${i + 1}`, args: ['stage', s, ...fwd, ...childMetricsArgs(cfg.metricsPort, 1 + si * o.workers + i)], logFile: join(logDir, `${s}-${i + 1}.log`) }))), say)
+    ? new WorkerPool(STAGES.flatMap((s, si) => Array.from({ length: o.workers }, (_, i) => ({ name: `${s}-${i + 1}`, args: ['stage', s, '--exit-with-parent', ...fwd, ...childMetricsArgs(cfg.metricsPort, 1 + si * o.workers + i)], logFile: join(logDir, `${s}-${i + 1}.log`) }))), say)
     : undefined;
   pool?.start();
   if (pool) say(`started ${o.workers} replica(s) of each stage; logs in ${logDir}`);
@@ -140,7 +140,7 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
     const epochBefore = async () => (await app.db().query<{ epoch: number }>('SELECT epoch FROM runs WHERE day = ?', [o.day]))[0]?.epoch ?? 0;
     const startEpoch = o.rerun ? await epochBefore() : 0;
     for (let attempt = 0; ; attempt++) {
-      master = spawnStageline({ name: 'master', args: ['master', '--day', o.day, ...(rerun ? ['--rerun'] : []), ...fwd, ...childMetricsArgs(cfg.metricsPort, 0)], logFile: join(logDir, 'master.log') });
+      master = spawnStageline({ name: 'master', args: ['master', '--day', o.day, '--exit-with-parent', ...(rerun ? ['--rerun'] : []), ...fwd, ...childMetricsArgs(cfg.metricsPort, 0)], logFile: join(logDir, 'master.log') });
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => master!.once('exit', (code, signal) => r({ code, signal })));
       let finished: { code: number | null; signal: NodeJS.Signals | null } | undefined;
       void exited.then((x) => { finished = x; });
