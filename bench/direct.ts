@@ -13,9 +13,9 @@ import { parseArgs } from 'node:util';
 import type { App } from '../src/app.js';
 import { createApp } from '../src/app.js';
 import { createLogger } from '../src/log.js';
-import { pickOccurrence, validateStored } from '../src/domain/event.js';
+import { readStoredEvent } from '../stages/split/logic.js';
 import { aggregateVisitors, emptyPartial, finalizeSummary, mergePartials } from '../src/domain/metrics.js';
-import { parseRawRowKey, qualifierTs, rawBucketPrefix } from '../src/domain/rowkey.js';
+import { parseRawRowKey, rawBucketPrefix } from '../src/domain/rowkey.js';
 import type { DailySummary, PartialAggregate, ValidEvent } from '../src/domain/types.js';
 import { canonicalJson } from '../stages/summarize/logic.js';
 import { benchConfig } from './common.js';
@@ -76,15 +76,8 @@ export async function directSummaries(app: App, day: string): Promise<{ summarie
         closeVisitor();
         visitorId = key.visitor_id;
       }
-      const kept = pickOccurrence(row.cells.map((c) => ({ ts: qualifierTs(c.qualifier), raw: c.value.toString('utf8') })));
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(kept.raw);
-      } catch {
-        parsed = undefined;
-      }
-      const res = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? validateStored(parsed as Record<string, unknown>) : undefined;
-      if (res?.ok) {
+      const { res } = readStoredEvent(row.cells);
+      if (res.ok) {
         valid++;
         events.push(res.event);
       } else {

@@ -39,6 +39,24 @@ export interface SplitCounts {
   batches: number;
 }
 
+/**
+ * One stored identity → the event the night counts: the earliest occurrence (pickOccurrence),
+ * parsed and validated. Also used by the benchmark's direct baseline, so both read raw rows alike.
+ */
+export function readStoredEvent(cells: readonly RawCell[]): { kept: { ts: number; raw: string }; res: ReturnType<typeof validateStored> } {
+  const kept = pickOccurrence(cells.map((c) => ({ ts: qualifierTs(c.qualifier), raw: c.value.toString('utf8') })));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(kept.raw);
+  } catch {
+    parsed = undefined;
+  }
+  const res = parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+    ? validateStored(parsed as Record<string, unknown>)
+    : { ok: false as const, reason: 'bad_identity' as const, detail: 'stored value is not a JSON object' };
+  return { kept, res };
+}
+
 export class VisitorBatcher {
   readonly counts: SplitCounts = { rows_read: 0, valid: 0, invalid: 0, batches: 0 };
   readonly invalid: InvalidEvent[] = [];
@@ -69,16 +87,7 @@ export class VisitorBatcher {
       out = this.closeVisitor();
       this.visitorId = key.visitor_id;
     }
-    const kept = pickOccurrence(row.cells.map((c) => ({ ts: qualifierTs(c.qualifier), raw: c.value.toString('utf8') })));
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(kept.raw);
-    } catch {
-      parsed = undefined;
-    }
-    const res = parsed && typeof parsed === 'object' && !Array.isArray(parsed)
-      ? validateStored(parsed as Record<string, unknown>)
-      : { ok: false as const, reason: 'bad_identity' as const, detail: 'stored value is not a JSON object' };
+    const { kept, res } = readStoredEvent(row.cells);
     if (res.ok) {
       this.counts.valid++;
       this.visitorEvents.push(res.event);

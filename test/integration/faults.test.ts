@@ -463,14 +463,14 @@ describe.sequential('server outages mid-run (private stack)', () => {
   }
 
   it('7a. MySQL (private mariadbd) stopped and restarted mid-run', async () => {
-    await outage('MySQL', () => stopMysql(stack.mysql), () => startMysql(stack.mysql, () => undefined), 15_000);
+    await outage('MySQL', () => stopMysql(stack.mysql), () => startMysql(stack.mysql, () => undefined), 30_000);
   });
 
   it('7b. Kafka broker stopped and restarted mid-run', async () => {
-    await outage('Kafka', () => stopKafka(stack.kafka), () => startKafka(stack.kafka, () => undefined), 20_000);
+    await outage('Kafka', () => stopKafka(stack.kafka), () => startKafka(stack.kafka, () => undefined), 30_000);
   });
 
   it('7c. HBase stopped and restarted mid-run', async () => {
-    await outage('HBase', () => stopHBase(stack.hbase), () => startHBase(stack.hbase, () => undefined), 10_000);
+    await outage('HBase', () => stopHBase(stack.hbase), () => startHBase(stack.hbase, () => undefined), 30_000);
   });
 });
