@@ -416,14 +416,15 @@ async function runDemo(ctx: CommandContext): Promise<number> {
   const code = await runNightly(ctx, { day, workers, rerun: true, quiet: false });
   if (code !== 0) return code;
   err(`\n== 4/4 report --day ${day}`);
-  await withApp(ctx, async (app) => {
+  const example = await withApp(ctx, async (app) => {
     const rows = await readReport(app, day);
     out(formatReportTable(rows.map((r) => r.summary)));
+    return rows[0]?.summary.merchant_id ?? 'M';
   });
   const bin = 'npx stageline';
   err(`\ndemo finished in ${fmtMs(Date.now() - t0)}. Where to look next:
   ${bin} report --day ${day} --json          every metric, one JSON line per merchant-day
-  ${bin} report --day ${day} --merchant m00  one merchant
+  ${bin} report --day ${day} --merchant ${example}  one merchant
   ${bin} rejects --day ${day}                stored events that failed a rule, with reasons
   ingest refusals:                           ${rejects}
   sessions (intermediate rows):              HBase table ${ctx.cfg.hbase.namespace}:sessions
