@@ -258,7 +258,7 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
       p('transform', 'Kafka produce partials', 'kafkaProducePartials'),
       p('summarize', 'Kafka consume partials', 'kafkaConsumePartials'),
       p('summarize', 'Avro decode PartialRecord', 'avroDecodePartial'),
-      p('summarize', 'MySQL per partial (6 statements)', 'mysqlSummarize', 'epoch, offset, insert, state, 2 ledger counts'),
+      p('summarize', 'MySQL per partial', 'mysqlSummarize', 'as summarize: cached epoch, lazy offset, insert, one ledger query'),
       p('summarize', 'finish: read partials, merge, put summary+products', 'summarizeFinish', 'once per merchant-day'),
     ],
   };
