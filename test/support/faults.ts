@@ -14,14 +14,7 @@ export function pidFromOwner(owner: string): number {
   return pid;
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isAlive } from '../../src/stack/common.js';
 
 /**
  * Pids of the stage replicas a `nightly --with-workers` of this namespace runs. The child command
