@@ -14,7 +14,9 @@ export function pidFromOwner(owner: string): number {
   return pid;
 }
 
-export { isAlive } from '../../src/stack/common.js';
+import { isAlive } from '../../src/stack/common.js';
+
+export { isAlive };
 
 /**
  * Pids of the stage replicas a `nightly --with-workers` of this namespace runs. The child command
