@@ -300,7 +300,8 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
   const rt = createStageRuntime(def, {
     source: kafkaSource(consumer),
     deadLetters: deadLetterPort(app),
-    log,
+    // The runtime binds `stage` itself; passing `log` (already bound) printed the field twice.
+    log: app.log,
     concurrency: cfg.concurrency,
     adaptive: { min: cfg.concurrencyMin, max: cfg.concurrencyMax },
     // Every partition may hand over a batch at once; the adaptive limit decides how many messages run.

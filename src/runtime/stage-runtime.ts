@@ -21,7 +21,7 @@
  */
 import { StagelineError, errorMessage, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
-import { retry, sleep as realSleep } from '../retry.js';
+import { retry } from '../retry.js';
 import { createController, type ConcurrencyController, type ControllerDecision } from './controller.js';
 
 export interface SourceMessage {
@@ -391,4 +391,3 @@ export function createStageRuntime<T>(def: StageDefinition<T>, deps: StageRuntim
   };
 }
 
-export { realSleep as sleep };
