@@ -14,7 +14,7 @@ import type { App } from '../src/app.js';
 import { createApp } from '../src/app.js';
 import { createLogger } from '../src/log.js';
 import { readStoredEvent } from '../stages/split/logic.js';
-import { aggregateVisitors, emptyPartial, finalizeSummary, mergePartials } from '../src/domain/metrics.js';
+import { aggregateVisitors, emptyPartial, finalizeSummary, mergePartials } from '../src/domain/aggregate.js';
 import { parseRawRowKey, rawBucketPrefix } from '../src/domain/rowkey.js';
 import type { DailySummary, PartialAggregate, ValidEvent } from '../src/domain/types.js';
 import { canonicalJson } from '../stages/summarize/logic.js';

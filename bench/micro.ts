@@ -15,8 +15,7 @@ import { decodeAs, encode, fromAvroPartial, fromBatchEvent, toAvroPartial, toBat
 import { VisitorBatcher, batchId, type BatchOut } from '../stages/split/logic.js';
 import { transformBatch } from '../stages/transform/logic.js';
 import { canonicalJson, summarize } from '../stages/summarize/logic.js';
-import { ledgerState } from '../stages/summarize/wiring.js';
-import { EpochCache, OffsetRecorder } from '../src/runtime/checkpoints.js';
+import { EpochCache, OffsetRecorder } from '../src/ledger/checkpoints.js';
 import type { SourceMessage } from '../src/runtime/stage-runtime.js';
 import { merchantsOfDay } from './direct.js';
 import { round, say } from './common.js';
@@ -90,7 +89,6 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
   const merchants = await sampleMerchants(app, day, maxEvents);
   await setupScratchDay(app, merchants.map((m) => m.merchant_id));
   const hbase = app.hbase();
-  const db = app.db();
   const clock = new Clock();
   const producer = await app.producer();
   const buckets = app.topology.buckets;
@@ -104,10 +102,11 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
   const allSessionRows: Row[] = [];
   let offset = 0;
   const meta = (topic: string): SourceMessage => ({ topic, partition: 0, offset: String(offset++), key: null, value: null });
-  const tEpochs = new EpochCache(db);
-  const sEpochs = new EpochCache(db);
-  const tOffsets = new OffsetRecorder(db);
-  const sOffsets = new OffsetRecorder(db);
+  const ledger = app.ledger();
+  const tEpochs = new EpochCache(ledger.runs);
+  const sEpochs = new EpochCache(ledger.runs);
+  const tOffsets = new OffsetRecorder(ledger.offsets);
+  const sOffsets = new OffsetRecorder(ledger.offsets);
 
   for (const { merchant_id } of merchants) {
     // split: scan, dedupe/validate/batch, encode
@@ -160,20 +159,20 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
         // The same statements as stages/summarize/wiring.ts per partial.
         const epoch = await sEpochs.get(SCRATCH_DAY, 1);
         await sOffsets.record(SCRATCH_DAY, epoch, meta(`${scratchTopic}.s`));
-        await db.execute('INSERT IGNORE INTO partials (day, epoch, merchant_id, batch_id, chunk_id, payload) VALUES (?, ?, ?, ?, ?, ?)', [SCRATCH_DAY, epoch, merchant_id, id, SCRATCH_CHUNK, pv]);
-        await ledgerState(app, SCRATCH_DAY, epoch, merchant_id);
+        await ledger.merchantDays.addPartial({ day: SCRATCH_DAY, epoch, merchant_id, batch_id: id, chunk_id: SCRATCH_CHUNK, payload: pv });
+        await ledger.merchantDays.completeness(SCRATCH_DAY, epoch, merchant_id);
       });
     }
     // summarize, once per merchant-day: read back every partial, merge, write summary + products
     await clock.time('summarizeFinish', async () => {
-      const got = await db.query<{ payload: Buffer }>('SELECT payload FROM partials WHERE day = ? AND epoch = 1 AND merchant_id = ? ORDER BY batch_id', [SCRATCH_DAY, merchant_id]);
-      const partials = got.map((r) => fromAvroPartial(decodeAs('PartialRecord', r.payload).partial));
+      const got = await ledger.merchantDays.partialPayloads(SCRATCH_DAY, 1, merchant_id);
+      const partials = got.map((p) => fromAvroPartial(decodeAs('PartialRecord', p).partial));
       const summary = summarize(merchant_id, SCRATCH_DAY, partials, 0);
       const products = new Map<string, unknown>();
       for (const p of partials) for (const [pid, s] of Object.entries(p.products)) products.set(pid, s);
       await hbase.putMany(app.tables.products, [...products].map(([pid, s]) => ({ key: productRowKey(SCRATCH_DAY, merchant_id, pid), cells: [{ family: 'p', qualifier: Buffer.from('d'), value: Buffer.from(JSON.stringify(s)) }] })));
       await hbase.put(app.tables.summaries, { key: summaryRowKey(SCRATCH_DAY, merchant_id), cells: [{ family: 's', qualifier: Buffer.from('json'), value: Buffer.from(canonicalJson(summary)) }] });
-      await db.execute("UPDATE merchant_days SET state = 'done', done_at = NOW(3) WHERE day = ? AND epoch = 1 AND merchant_id = ?", [SCRATCH_DAY, merchant_id]);
+      await ledger.merchantDays.markDone(SCRATCH_DAY, 1, merchant_id, summary.events, 0);
     });
   }
   say(`micro: ${events} events, ${batches} batches of ${merchants.length} merchants profiled; Kafka produce/consume next`);

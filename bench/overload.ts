@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { App } from '../src/app.js';
 import type { Row } from '../src/adapters/hbase.js';
 import { dayBytes, rawBucketPrefix } from '../src/domain/rowkey.js';
-import { STAGES } from '../topology/index.js';
+import { STAGES } from '../stages/index.js';
 import { merchantsOfDay } from './direct.js';
 import { ProcWatcher, summarize, type ProcSummary } from './procstat.js';
 import { nsClassifier, runWindow, stageLogFacts, stageMeasures, type RunWindow, type StageMeasure } from './pipeline.js';

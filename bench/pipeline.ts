@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { cpus } from 'node:os';
 import type { App } from '../src/app.js';
-import { STAGES } from '../topology/index.js';
+import { STAGES } from '../stages/index.js';
 import { ProcWatcher, serverLabel, summarize, type ProcSummary } from './procstat.js';
 import { childEnv, fileSize, jsonLines, percentile, readFrom, round, runCli } from './common.js';
 

@@ -7,21 +7,12 @@ import { createLogger, type Logger } from './log.js';
 import { createDb, type Db } from './adapters/mysql.js';
 import { createHBaseClient, type HBaseClient } from './adapters/hbase.js';
 import { createKafka, createProducer, createAdmin, type BatchingProducer, type KafkaAdminPort, type Kafka } from './adapters/kafka.js';
+import { createMysqlLedger } from './ledger/mysql.js';
+import type { Ledger } from './ledger/types.js';
+import { tablesFor, type Tables } from './tables.js';
 import { loadTopology, type Topology } from '../topology/index.js';
 
-export interface Tables {
-  raw: string;
-  sessions: string;
-  summaries: string;
-  products: string;
-}
-
-export const tablesFor = (hbaseNamespace: string): Tables => ({
-  raw: `${hbaseNamespace}:raw_events`,
-  sessions: `${hbaseNamespace}:sessions`,
-  summaries: `${hbaseNamespace}:daily_summaries`,
-  products: `${hbaseNamespace}:daily_products`,
-});
+export { tablesFor, type Tables };
 
 export interface App {
   cfg: Readonly<Config>;
@@ -29,6 +20,8 @@ export interface App {
   topology: Topology;
   tables: Tables;
   db(): Db;
+  /** The run state on the namespace's MySQL database. */
+  ledger(): Ledger;
   hbase(): HBaseClient;
   kafka(): Kafka;
   producer(): Promise<BatchingProducer>;
@@ -38,6 +31,7 @@ export interface App {
 
 export function createApp(cfg: Readonly<Config>, log: Logger = createLogger(cfg.log)): App {
   let db: Db | undefined;
+  let ledger: Ledger | undefined;
   let hbase: HBaseClient | undefined;
   let kafka: Kafka | undefined;
   let producer: Promise<BatchingProducer> | undefined;
@@ -48,6 +42,7 @@ export function createApp(cfg: Readonly<Config>, log: Logger = createLogger(cfg.
     topology: loadTopology(cfg.topologyFile),
     tables: tablesFor(cfg.hbase.namespace),
     db: () => (db ??= createDb(cfg.mysql, log.child({ component: 'mysql' }))),
+    ledger: () => (ledger ??= createMysqlLedger(app.db())),
     hbase: () => (hbase ??= createHBaseClient({ zkQuorum: cfg.hbase.zkQuorum }, log.child({ component: 'hbase' }))),
     kafka: () => (kafka ??= createKafka({ brokers: [...cfg.kafka.brokers], clientId: cfg.kafka.clientId, ...(cfg.kafka.ssl ? { ssl: cfg.kafka.ssl } : {}), ...(cfg.kafka.sasl ? { sasl: cfg.kafka.sasl } : {}) }, log)),
     // A failed connect must not be cached: a stage whose first produce meets a broker outage
@@ -62,6 +57,7 @@ export function createApp(cfg: Readonly<Config>, log: Logger = createLogger(cfg.
       await Promise.allSettled([p?.then((x) => x.close()), a?.then((x) => x.close()), hbase?.close(), db?.close()]);
       hbase = undefined;
       db = undefined;
+      ledger = undefined;
     },
   };
   return app;

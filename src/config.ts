@@ -79,56 +79,139 @@ export interface Config {
   faultPause?: { checkpoint: string; ms: number };
 }
 
-/** The documented variables; the README's configuration table mirrors this list. */
-export const ENV_DOC: Array<[name: string, flag: string | null, def: string, what: string]> = [
-  ['STAGELINE_NAMESPACE', '--namespace', 'stageline', 'prefix of every topic, consumer group, the MySQL database and the HBase namespace'],
-  ['STAGELINE_KAFKA_BROKERS', '--kafka-brokers', '127.0.0.1:$STAGELINE_KAFKA_PORT', 'comma-separated bootstrap brokers'],
-  ['STAGELINE_KAFKA_SSL', null, 'false', 'true: TLS to the brokers'],
-  ['STAGELINE_KAFKA_SSL_CA / _CERT / _KEY', null, '', 'PEM files for Kafka TLS'],
-  ['STAGELINE_KAFKA_SASL_MECHANISM', null, '', 'plain, scram-sha-256 or scram-sha-512'],
-  ['STAGELINE_KAFKA_SASL_USERNAME / _PASSWORD', null, '', 'SASL credentials (never logged)'],
-  ['STAGELINE_MYSQL_URL', '--mysql-url', 'mysql://root@127.0.0.1:3306', 'server to use; the database is the namespace (a path in the URL overrides it)'],
-  ['STAGELINE_MYSQL_SSL_CA', null, '', 'PEM CA file: enables TLS to MySQL'],
-  ['STAGELINE_HBASE_ZK', '--hbase-zk', '127.0.0.1:$STAGELINE_HBASE_ZK_PORT', 'HBase ZooKeeper quorum host:port'],
-  ['STAGELINE_DATA_DIR', '--data-dir', '<project>/.stack', 'native stack: pid files, logs, server data'],
-  ['STAGELINE_CACHE_DIR', null, '<data dir>/cache', 'native stack: downloaded jars'],
-  ['STAGELINE_KAFKA_PORT', null, '9092', 'native Kafka listener (controller: port+1)'],
-  ['STAGELINE_KAFKA_HEAP_MB', null, '512', 'native Kafka heap'],
-  ['STAGELINE_HBASE_ZK_PORT', null, '2181', 'native HBase ZooKeeper port'],
-  ['STAGELINE_HBASE_MASTER_PORT / _REGIONSERVER_PORT', null, '16000 / 16020', 'native HBase RPC ports'],
-  ['STAGELINE_HBASE_HEAP_MB', null, '2048', 'native HBase heap'],
-  ['STAGELINE_JAVA_HOME', null, '(java on PATH)', 'JDK 17 for Kafka and HBase'],
-  ['STAGELINE_STACK_TIMEOUT_SEC', null, '180', 'bound on one service start'],
-  ['STAGELINE_CHUNK_ROWS', null, '20000', 'target raw rows per chunk'],
-  ['STAGELINE_BATCH_VISITORS', null, '200', 'visitors per batch emitted by split'],
-  ['STAGELINE_CONCURRENCY', null, '4', 'messages in their handler at once per stage process, at start (then adaptive)'],
-  ['STAGELINE_CONCURRENCY_MIN / _MAX', null, '1 / 16', 'bounds of the adaptive concurrency (equal values pin it)'],
-  ['STAGELINE_MAX_INFLIGHT_MESSAGES', null, '1000', 'accepted, unfinished messages per stage process; at the bound it pauses its partitions'],
-  ['STAGELINE_MAX_INFLIGHT_BYTES', null, '67108864 (64 MiB)', 'the same bound in message bytes'],
-  ['STAGELINE_STUCK_AFTER_SEC', null, '120', 'no progress for this long: the master re-publishes the chunk'],
-  ['STAGELINE_MAX_REPUBLISH', null, '3', 're-publications before the run is marked failed'],
-  ['STAGELINE_MASTER_RESTARTS', null, '5', 'master re-spawns after a crash'],
-  ['STAGELINE_METRICS_PORT', '--metrics-port', '0 (off)', 'Prometheus metrics on 127.0.0.1:port'],
-  ['STAGELINE_TOPOLOGY', null, 'topology/topology.json', 'stage graph, buckets and partition counts'],
-  ['STAGELINE_FAULT_PAUSE', null, '', 'crash tests only: `<checkpoint>:<ms>` makes the master pause after acquired, planned, published-part, published'],
-  ['STAGELINE_LOG_LEVEL', '--log-level', 'info', 'pino level'],
-  ['STAGELINE_LOG_FORMAT', null, 'auto', 'json, pretty, or auto (pretty on a terminal)'],
-];
+/**
+ * Every setting, declared once: its env var, its flag (if any), its type and bounds, its default
+ * and a one-line doc. buildConfig reads values only through this table, `stageline --help` lists
+ * the flags from it, and the README's configuration table is rendered from it
+ * (`stageline config --table`; test/unit/config.test.ts fails when the README disagrees).
+ */
+export type SettingSpec =
+  | { type: 'int'; default: number; min: number; max: number }
+  | { type: 'bool'; default: boolean }
+  | { type: 'string'; default?: string }
+  | { type: 'enum'; default: string; values: readonly string[] };
+
+export interface Setting {
+  env: string;
+  /** the command-line flag, without `--` */
+  flag?: string;
+  spec: SettingSpec;
+  /** how the default reads in docs, when it is derived from other settings */
+  shownDefault?: string;
+  doc: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const SETTINGS = [
+  { env: 'STAGELINE_NAMESPACE', flag: 'namespace', spec: { type: 'string', default: 'stageline' }, doc: 'prefix of every topic, consumer group, the MySQL database and the HBase namespace' },
+  { env: 'STAGELINE_KAFKA_BROKERS', flag: 'kafka-brokers', spec: { type: 'string' }, shownDefault: '127.0.0.1:$STAGELINE_KAFKA_PORT', doc: 'comma-separated bootstrap brokers' },
+  { env: 'STAGELINE_KAFKA_SSL', spec: { type: 'bool', default: false }, doc: 'true: TLS to the brokers' },
+  { env: 'STAGELINE_KAFKA_SSL_CA', spec: { type: 'string' }, doc: 'PEM file: CA for Kafka TLS' },
+  { env: 'STAGELINE_KAFKA_SSL_CERT', spec: { type: 'string' }, doc: 'PEM file: client certificate for Kafka TLS' },
+  { env: 'STAGELINE_KAFKA_SSL_KEY', spec: { type: 'string' }, doc: 'PEM file: client key for Kafka TLS' },
+  { env: 'STAGELINE_KAFKA_SASL_MECHANISM', spec: { type: 'enum', default: '', values: ['', 'plain', 'scram-sha-256', 'scram-sha-512'] }, doc: 'plain, scram-sha-256 or scram-sha-512 (empty: no SASL)' },
+  { env: 'STAGELINE_KAFKA_SASL_USERNAME', spec: { type: 'string', default: '' }, doc: 'SASL user' },
+  { env: 'STAGELINE_KAFKA_SASL_PASSWORD', spec: { type: 'string', default: '' }, doc: 'SASL password (never logged)' },
+  { env: 'STAGELINE_MYSQL_URL', flag: 'mysql-url', spec: { type: 'string', default: 'mysql://root@127.0.0.1:3306' }, doc: 'server to use; the database is the namespace (a path in the URL overrides it)' },
+  { env: 'STAGELINE_MYSQL_SSL_CA', spec: { type: 'string' }, doc: 'PEM CA file: enables TLS to MySQL' },
+  { env: 'STAGELINE_HBASE_ZK', flag: 'hbase-zk', spec: { type: 'string' }, shownDefault: '127.0.0.1:$STAGELINE_HBASE_ZK_PORT', doc: 'HBase ZooKeeper quorum host:port' },
+  { env: 'STAGELINE_DATA_DIR', flag: 'data-dir', spec: { type: 'string' }, shownDefault: '<project>/.stack', doc: 'native stack: pid files, logs, server data' },
+  { env: 'STAGELINE_CACHE_DIR', spec: { type: 'string' }, shownDefault: '<data dir>/cache', doc: 'native stack: downloaded jars' },
+  { env: 'STAGELINE_KAFKA_PORT', spec: { type: 'int', default: 9092, min: 1, max: 65534 }, doc: 'native Kafka listener (controller: port+1)' },
+  { env: 'STAGELINE_KAFKA_HEAP_MB', spec: { type: 'int', default: 512, min: 128, max: 16384 }, doc: 'native Kafka heap' },
+  { env: 'STAGELINE_HBASE_ZK_PORT', spec: { type: 'int', default: 2181, min: 1, max: 65535 }, doc: 'native HBase ZooKeeper port' },
+  { env: 'STAGELINE_HBASE_MASTER_PORT', spec: { type: 'int', default: 16000, min: 1, max: 65535 }, doc: 'native HBase master RPC port' },
+  { env: 'STAGELINE_HBASE_REGIONSERVER_PORT', spec: { type: 'int', default: 16020, min: 1, max: 65535 }, doc: 'native HBase region server RPC port' },
+  { env: 'STAGELINE_HBASE_HEAP_MB', spec: { type: 'int', default: 2048, min: 256, max: 16384 }, doc: 'native HBase heap' },
+  { env: 'STAGELINE_JAVA_HOME', spec: { type: 'string' }, shownDefault: '(java on PATH)', doc: 'JDK 17 for Kafka and HBase' },
+  { env: 'STAGELINE_STACK_TIMEOUT_SEC', spec: { type: 'int', default: 180, min: 5, max: 3600 }, doc: 'bound on one service start' },
+  { env: 'STAGELINE_CHUNK_ROWS', spec: { type: 'int', default: 20000, min: 100, max: 10_000_000 }, doc: 'target raw rows per chunk' },
+  { env: 'STAGELINE_BATCH_VISITORS', spec: { type: 'int', default: 200, min: 1, max: 100_000 }, doc: 'visitors per batch emitted by split' },
+  { env: 'STAGELINE_CONCURRENCY', spec: { type: 'int', default: 4, min: 1, max: 256 }, doc: 'messages in their handler at once per stage process, at start (then adaptive)' },
+  { env: 'STAGELINE_CONCURRENCY_MIN', spec: { type: 'int', default: 1, min: 1, max: 256 }, doc: 'floor of the adaptive concurrency' },
+  { env: 'STAGELINE_CONCURRENCY_MAX', spec: { type: 'int', default: 16, min: 1, max: 256 }, doc: 'ceiling of the adaptive concurrency (equal to the floor: pinned)' },
+  { env: 'STAGELINE_MAX_INFLIGHT_MESSAGES', spec: { type: 'int', default: 1000, min: 1, max: 1_000_000 }, doc: 'accepted, unfinished messages per stage process; at the bound it pauses its partitions' },
+  { env: 'STAGELINE_MAX_INFLIGHT_BYTES', spec: { type: 'int', default: 64 * 1024 * 1024, min: 1024, max: 2 ** 40 }, doc: 'the same bound in message bytes' },
+  { env: 'STAGELINE_STUCK_AFTER_SEC', spec: { type: 'int', default: 120, min: 1, max: 86400 }, doc: 'no progress for this long: the master re-publishes the chunk' },
+  { env: 'STAGELINE_MAX_REPUBLISH', spec: { type: 'int', default: 3, min: 0, max: 100 }, doc: 're-publications before the run is marked failed' },
+  { env: 'STAGELINE_MASTER_RESTARTS', spec: { type: 'int', default: 5, min: 0, max: 100 }, doc: 'master re-spawns after a crash' },
+  { env: 'STAGELINE_METRICS_PORT', flag: 'metrics-port', spec: { type: 'int', default: 0, min: 0, max: 65535 }, doc: 'Prometheus metrics on 127.0.0.1:port (0: off; nightly gives its children port+1, +2, …)' },
+  { env: 'STAGELINE_TOPOLOGY', spec: { type: 'string' }, shownDefault: 'topology/topology.json', doc: 'stage graph, buckets and partition counts' },
+  { env: 'STAGELINE_FAULT_PAUSE', spec: { type: 'string' }, doc: 'crash tests only: `<checkpoint>:<ms>` makes the master pause after acquired, planned, published-part, published' },
+  { env: 'STAGELINE_LOG_LEVEL', flag: 'log-level', spec: { type: 'enum', default: 'info', values: LOG_LEVELS }, doc: 'pino level' },
+  { env: 'STAGELINE_LOG_FORMAT', spec: { type: 'enum', default: 'auto', values: ['auto', 'json', 'pretty'] }, doc: 'json, pretty, or auto (pretty on a terminal)' },
+] as const satisfies readonly Setting[];
+
+export type SettingName = (typeof SETTINGS)[number]['env'];
+const BY_ENV = new Map<string, Setting>(SETTINGS.map((s) => [s.env, s]));
+
+function defaultText(s: Setting): string {
+  if (s.shownDefault !== undefined) return s.shownDefault;
+  const d = s.spec.default;
+  if (d === undefined || d === '') return '';
+  if (s.spec.type === 'int' && s.spec.default >= 1024 * 1024 && s.spec.default % (1024 * 1024) === 0) return `${s.spec.default} (${s.spec.default / (1024 * 1024)} MiB)`;
+  return String(d);
+}
+
+/** The README's configuration table, rendered from SETTINGS. */
+export function renderSettingsTable(): string {
+  const esc = (t: string) => t.replaceAll('|', '\\|').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+  const rows = SETTINGS.map((s: Setting) => `| \`${s.env}\` | ${s.flag ? `\`--${s.flag}\`` : ''} | ${esc(defaultText(s))} | ${esc(s.doc)} |`);
+  return ['| variable | flag | default | what |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** The flags that are settings, as `--help` lists them. */
+export function settingFlagsHelp(): string[] {
+  return SETTINGS.filter((s: Setting) => s.flag !== undefined).map((s: Setting) => `  --${`${s.flag} VALUE`.padEnd(24)} ${s.doc} (${s.env})`);
+}
+
+/** Flags that are settings, for node:util parseArgs. */
+export const SETTING_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(SETTINGS.filter((s: Setting) => s.flag !== undefined).map((s: Setting) => [s.flag!, { type: 'string' as const }]));
 
 export type Flags = Record<string, string | boolean | undefined>;
 
-function int(name: string, raw: string | undefined, def: number, min: number, max: number): number {
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new StagelineError('CONFIG_INVALID', `${name} must be an integer in ${min}..${max}, got "${raw}"`);
-  return n;
-}
-
-function bool(name: string, raw: string | undefined, def: boolean): boolean {
-  if (raw === undefined || raw === '') return def;
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw new StagelineError('CONFIG_INVALID', `${name} must be true or false, got "${raw}"`);
+/** Reads one setting: the flag wins over the env var; both are parsed and checked against the table. */
+function reader(env: NodeJS.ProcessEnv, flags: Flags) {
+  const raw = (name: SettingName): string | undefined => {
+    const s = BY_ENV.get(name)!;
+    const f = s.flag !== undefined && typeof flags[s.flag] === 'string' ? (flags[s.flag] as string) : undefined;
+    const v = f ?? env[name];
+    return v === '' ? undefined : v;
+  };
+  const spec = (name: SettingName) => BY_ENV.get(name)!.spec;
+  return {
+    raw,
+    str(name: SettingName): string | undefined {
+      const s = spec(name);
+      return raw(name) ?? (s.type === 'string' ? s.default : undefined);
+    },
+    int(name: SettingName): number {
+      const s = spec(name);
+      if (s.type !== 'int') throw new StagelineError('INTERNAL', `${name} is not an int setting`);
+      const v = raw(name);
+      if (v === undefined) return s.default;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < s.min || n > s.max) throw new StagelineError('CONFIG_INVALID', `${name} must be an integer in ${s.min}..${s.max}, got "${v}"`);
+      return n;
+    },
+    bool(name: SettingName): boolean {
+      const s = spec(name);
+      if (s.type !== 'bool') throw new StagelineError('INTERNAL', `${name} is not a bool setting`);
+      const v = raw(name);
+      if (v === undefined) return s.default;
+      if (/^(1|true|yes|on)$/i.test(v)) return true;
+      if (/^(0|false|no|off)$/i.test(v)) return false;
+      throw new StagelineError('CONFIG_INVALID', `${name} must be true or false, got "${v}"`);
+    },
+    oneOf(name: SettingName): string {
+      const s = spec(name);
+      if (s.type !== 'enum') throw new StagelineError('INTERNAL', `${name} is not an enum setting`);
+      const v = raw(name) ?? s.default;
+      if (!s.values.includes(v)) throw new StagelineError('CONFIG_INVALID', `${name} must be one of ${s.values.filter(Boolean).join(', ')}, got "${v}"`);
+      return v;
+    },
+  };
 }
 
 const readPem = (path: string | undefined): string | undefined => (path ? readFileSync(path, 'utf8') : undefined);
@@ -161,82 +244,80 @@ export function parseMysqlUrl(url: string, defaultDb: string): Omit<MysqlConfig,
  * defaults. Pure apart from reading PEM files that the env names.
  */
 export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly<Config> {
-  const flag = (k: string): string | undefined => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
-  const namespace = flag('namespace') ?? env.STAGELINE_NAMESPACE ?? 'stageline';
+  const r = reader(env, flags);
+  const namespace = r.str('STAGELINE_NAMESPACE')!;
   if (!/^[A-Za-z][A-Za-z0-9_-]{0,39}$/.test(namespace)) {
     throw new StagelineError('CONFIG_INVALID', `namespace "${namespace}" must start with a letter and hold at most 40 of A-Z a-z 0-9 _ -`);
   }
-  const dataDirRaw = flag('data-dir') ?? env.STAGELINE_DATA_DIR ?? projectPath('.stack');
+  const dataDirRaw = r.str('STAGELINE_DATA_DIR') ?? projectPath('.stack');
   const dir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(dataDirRaw);
-  const kafkaPort = int('STAGELINE_KAFKA_PORT', env.STAGELINE_KAFKA_PORT, 9092, 1, 65534);
-  const zkPort = int('STAGELINE_HBASE_ZK_PORT', env.STAGELINE_HBASE_ZK_PORT, 2181, 1, 65535);
+  const kafkaPort = r.int('STAGELINE_KAFKA_PORT');
+  const zkPort = r.int('STAGELINE_HBASE_ZK_PORT');
 
-  const brokers = (flag('kafka-brokers') ?? env.STAGELINE_KAFKA_BROKERS ?? `127.0.0.1:${kafkaPort}`).split(',').map((s) => s.trim()).filter(Boolean);
+  const brokers = (r.str('STAGELINE_KAFKA_BROKERS') ?? `127.0.0.1:${kafkaPort}`).split(',').map((s) => s.trim()).filter(Boolean);
   if (brokers.length === 0 || brokers.some((b) => !/^[^:\s]+:\d+$/.test(b))) throw new StagelineError('CONFIG_INVALID', `STAGELINE_KAFKA_BROKERS must be host:port[,host:port...]`);
   const kafka: KafkaConfig = { brokers, clientId: `stageline-${namespace}` };
-  if (bool('STAGELINE_KAFKA_SSL', env.STAGELINE_KAFKA_SSL, false)) {
-    const ca = readPem(env.STAGELINE_KAFKA_SSL_CA);
-    const cert = readPem(env.STAGELINE_KAFKA_SSL_CERT);
-    const key = readPem(env.STAGELINE_KAFKA_SSL_KEY);
+  if (r.bool('STAGELINE_KAFKA_SSL')) {
+    const ca = readPem(r.str('STAGELINE_KAFKA_SSL_CA'));
+    const cert = readPem(r.str('STAGELINE_KAFKA_SSL_CERT'));
+    const key = readPem(r.str('STAGELINE_KAFKA_SSL_KEY'));
     kafka.ssl = ca || cert || key ? { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), rejectUnauthorized: true } : true;
   }
-  const mech = env.STAGELINE_KAFKA_SASL_MECHANISM;
-  if (mech) {
-    if (mech !== 'plain' && mech !== 'scram-sha-256' && mech !== 'scram-sha-512') throw new StagelineError('CONFIG_INVALID', `STAGELINE_KAFKA_SASL_MECHANISM must be plain, scram-sha-256 or scram-sha-512`);
-    kafka.sasl = { mechanism: mech, username: env.STAGELINE_KAFKA_SASL_USERNAME ?? '', password: env.STAGELINE_KAFKA_SASL_PASSWORD ?? '' };
+  const mech = r.oneOf('STAGELINE_KAFKA_SASL_MECHANISM');
+  if (mech !== '') {
+    kafka.sasl = { mechanism: mech as NonNullable<KafkaConfig['sasl']>['mechanism'], username: r.str('STAGELINE_KAFKA_SASL_USERNAME') ?? '', password: r.str('STAGELINE_KAFKA_SASL_PASSWORD') ?? '' };
   }
 
   const dbName = sanitizeNamespace(namespace);
-  const mysql: MysqlConfig = parseMysqlUrl(flag('mysql-url') ?? env.STAGELINE_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306', dbName);
-  const mysqlCa = readPem(env.STAGELINE_MYSQL_SSL_CA);
+  const mysql: MysqlConfig = parseMysqlUrl(r.str('STAGELINE_MYSQL_URL')!, dbName);
+  const mysqlCa = readPem(r.str('STAGELINE_MYSQL_SSL_CA'));
   if (mysqlCa) mysql.ssl = { ca: mysqlCa, rejectUnauthorized: true };
 
-  const javaHome = env.STAGELINE_JAVA_HOME;
+  const javaHome = r.str('STAGELINE_JAVA_HOME');
+  const cacheDir = r.str('STAGELINE_CACHE_DIR');
   const stack: StackConfig = {
     dir,
-    cacheDir: env.STAGELINE_CACHE_DIR ? resolve(env.STAGELINE_CACHE_DIR) : resolve(dir, 'cache'),
+    cacheDir: cacheDir ? resolve(cacheDir) : resolve(dir, 'cache'),
     kafkaPort,
     kafkaControllerPort: kafkaPort + 1,
-    kafkaHeapMb: int('STAGELINE_KAFKA_HEAP_MB', env.STAGELINE_KAFKA_HEAP_MB, 512, 128, 16384),
+    kafkaHeapMb: r.int('STAGELINE_KAFKA_HEAP_MB'),
     hbaseZkPort: zkPort,
-    hbaseMasterPort: int('STAGELINE_HBASE_MASTER_PORT', env.STAGELINE_HBASE_MASTER_PORT, 16000, 1, 65535),
-    hbaseRegionServerPort: int('STAGELINE_HBASE_REGIONSERVER_PORT', env.STAGELINE_HBASE_REGIONSERVER_PORT, 16020, 1, 65535),
-    hbaseHeapMb: int('STAGELINE_HBASE_HEAP_MB', env.STAGELINE_HBASE_HEAP_MB, 2048, 256, 16384),
+    hbaseMasterPort: r.int('STAGELINE_HBASE_MASTER_PORT'),
+    hbaseRegionServerPort: r.int('STAGELINE_HBASE_REGIONSERVER_PORT'),
+    hbaseHeapMb: r.int('STAGELINE_HBASE_HEAP_MB'),
     ...(javaHome ? { javaHome } : {}),
-    startTimeoutMs: 1000 * int('STAGELINE_STACK_TIMEOUT_SEC', env.STAGELINE_STACK_TIMEOUT_SEC, 180, 5, 3600),
+    startTimeoutMs: 1000 * r.int('STAGELINE_STACK_TIMEOUT_SEC'),
   };
 
   const pipeline: PipelineConfig = {
-    chunkRows: int('STAGELINE_CHUNK_ROWS', env.STAGELINE_CHUNK_ROWS, 20000, 100, 10_000_000),
-    batchVisitors: int('STAGELINE_BATCH_VISITORS', env.STAGELINE_BATCH_VISITORS, 200, 1, 100_000),
-    stuckAfterSec: int('STAGELINE_STUCK_AFTER_SEC', env.STAGELINE_STUCK_AFTER_SEC, 120, 1, 86400),
-    maxRepublish: int('STAGELINE_MAX_REPUBLISH', env.STAGELINE_MAX_REPUBLISH, 3, 0, 100),
-    masterRestarts: int('STAGELINE_MASTER_RESTARTS', env.STAGELINE_MASTER_RESTARTS, 5, 0, 100),
-    concurrency: int('STAGELINE_CONCURRENCY', env.STAGELINE_CONCURRENCY, 4, 1, 256),
-    concurrencyMin: int('STAGELINE_CONCURRENCY_MIN', env.STAGELINE_CONCURRENCY_MIN, 1, 1, 256),
-    concurrencyMax: int('STAGELINE_CONCURRENCY_MAX', env.STAGELINE_CONCURRENCY_MAX, 16, 1, 256),
-    maxInFlightMessages: int('STAGELINE_MAX_INFLIGHT_MESSAGES', env.STAGELINE_MAX_INFLIGHT_MESSAGES, 1000, 1, 1_000_000),
-    maxInFlightBytes: int('STAGELINE_MAX_INFLIGHT_BYTES', env.STAGELINE_MAX_INFLIGHT_BYTES, 64 * 1024 * 1024, 1024, 2 ** 40),
+    chunkRows: r.int('STAGELINE_CHUNK_ROWS'),
+    batchVisitors: r.int('STAGELINE_BATCH_VISITORS'),
+    stuckAfterSec: r.int('STAGELINE_STUCK_AFTER_SEC'),
+    maxRepublish: r.int('STAGELINE_MAX_REPUBLISH'),
+    masterRestarts: r.int('STAGELINE_MASTER_RESTARTS'),
+    concurrency: r.int('STAGELINE_CONCURRENCY'),
+    concurrencyMin: r.int('STAGELINE_CONCURRENCY_MIN'),
+    concurrencyMax: r.int('STAGELINE_CONCURRENCY_MAX'),
+    maxInFlightMessages: r.int('STAGELINE_MAX_INFLIGHT_MESSAGES'),
+    maxInFlightBytes: r.int('STAGELINE_MAX_INFLIGHT_BYTES'),
   };
   if (pipeline.concurrencyMin > pipeline.concurrencyMax) throw new StagelineError('CONFIG_INVALID', `STAGELINE_CONCURRENCY_MIN (${pipeline.concurrencyMin}) must not exceed STAGELINE_CONCURRENCY_MAX (${pipeline.concurrencyMax})`);
 
-  const format = env.STAGELINE_LOG_FORMAT ?? 'auto';
-  if (!['auto', 'json', 'pretty'].includes(format)) throw new StagelineError('CONFIG_INVALID', `STAGELINE_LOG_FORMAT must be auto, json or pretty`);
-  const level = flag('log-level') ?? env.STAGELINE_LOG_LEVEL ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) throw new StagelineError('CONFIG_INVALID', `log level "${level}" is not a pino level`);
+  const format = r.oneOf('STAGELINE_LOG_FORMAT');
+  const level = r.oneOf('STAGELINE_LOG_LEVEL');
 
   const cfg: Config = {
     namespace,
     kafka,
     mysql,
-    hbase: { zkQuorum: flag('hbase-zk') ?? env.STAGELINE_HBASE_ZK ?? `127.0.0.1:${zkPort}`, namespace: dbName },
+    hbase: { zkQuorum: r.str('STAGELINE_HBASE_ZK') ?? `127.0.0.1:${zkPort}`, namespace: dbName },
     stack,
     pipeline,
     log: { level, pretty: format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true) },
-    metricsPort: int('STAGELINE_METRICS_PORT', flag('metrics-port') ?? env.STAGELINE_METRICS_PORT, 0, 0, 65535),
-    topologyFile: resolve(env.STAGELINE_TOPOLOGY ?? projectPath('topology', 'topology.json')),
+    metricsPort: r.int('STAGELINE_METRICS_PORT'),
+    topologyFile: resolve(r.str('STAGELINE_TOPOLOGY') ?? projectPath('topology', 'topology.json')),
   };
-  const pause = env.STAGELINE_FAULT_PAUSE;
+  const pause = r.str('STAGELINE_FAULT_PAUSE');
   if (pause) {
     const m = /^([a-z-]+):(\d+)$/.exec(pause);
     if (!m) throw new StagelineError('CONFIG_INVALID', 'STAGELINE_FAULT_PAUSE must be <checkpoint>:<ms>, e.g. planned:5000');

@@ -6,7 +6,8 @@ import type { App } from './app.js';
 import { ensureDatabase, migrate } from './adapters/mysql.js';
 import type { TableSpec } from './adapters/hbase-admin.js';
 import { RAW_FAMILY, RAW_SPLITS } from './domain/rowkey.js';
-import { STAGES, dlqTopicName, topicName } from '../topology/index.js';
+import { dlqTopicName, topicName } from '../topology/index.js';
+import { registeredStages } from '../stages/index.js';
 import type { TopicSpec } from './adapters/kafka.js';
 
 export function tableSpecs(app: App): TableSpec[] {
@@ -18,14 +19,13 @@ export function tableSpecs(app: App): TableSpec[] {
   ];
 }
 
+/** Every topic of the topology, plus one dead-letter topic per registered stage. */
 export function topicSpecs(app: App): TopicSpec[] {
   const ns = app.cfg.namespace;
-  const t = app.topology.topics;
+  const t = app.topology;
   return [
-    { topic: topicName(ns, 'chunks'), partitions: t.chunks.partitions },
-    { topic: topicName(ns, 'batches'), partitions: t.batches.partitions },
-    { topic: topicName(ns, 'partials'), partitions: t.partials.partitions },
-    ...STAGES.map((s) => ({ topic: dlqTopicName(ns, s), partitions: t.dlq.partitions })),
+    ...Object.entries(t.topics).map(([key, spec]) => ({ topic: topicName(ns, key), partitions: spec.partitions })),
+    ...registeredStages(t).map((s) => ({ topic: dlqTopicName(ns, s.name), partitions: t.dlq.partitions })),
   ];
 }
 

@@ -14,7 +14,8 @@
  */
 import type { App } from './app.js';
 import { StagelineError } from './errors.js';
-import { STAGES, groupName, topicName, type StageName } from '../topology/index.js';
+import { groupName, topicName } from '../topology/index.js';
+import { STAGES, type StageName } from '../stages/index.js';
 
 export interface ReplayPlan {
   day: string;
@@ -29,22 +30,15 @@ export interface ReplayPlan {
 }
 
 export async function planReplay(app: App, day: string, fromStage: StageName): Promise<ReplayPlan> {
-  const db = app.db();
-  const [run] = await db.query<{ epoch: number; state: string; live: number }>('SELECT epoch, state, (lock_owner IS NOT NULL AND lock_expires_at > NOW(3)) AS live FROM runs WHERE day = ?', [day]);
+  const ledger = app.ledger();
+  const run = await ledger.runs.get(day);
   if (!run) throw new StagelineError('NOT_FOUND', `no run recorded for ${day}: nothing to replay (run \`stageline nightly --day ${day}\`)`);
-  if (Number(run.live) === 1) throw new StagelineError('CONFLICT', `day ${day} has a live master (state ${run.state}); wait for it to finish`);
-  const topicKey = app.topology.stages[fromStage].input;
-  const topic = topicName(app.cfg.namespace, topicKey);
-  const offsets = await db.query<{ kafka_partition: number; first_offset: string | number; last_offset: string | number }>(
-    'SELECT kafka_partition, first_offset, last_offset FROM run_offsets WHERE day = ? AND epoch = ? AND topic = ? ORDER BY kafka_partition', [day, run.epoch, topic]);
-  if (offsets.length === 0) throw new StagelineError('NOT_FOUND', `no recorded offsets of ${topic} for ${day} epoch ${run.epoch}: the run never reached ${fromStage}`);
-  const chunks = (await db.query<{ chunk_id: string }>('SELECT chunk_id FROM run_chunks WHERE day = ? AND epoch = ? ORDER BY seq', [day, run.epoch])).map((c) => c.chunk_id);
-  const [md] = await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM merchant_days WHERE day = ? AND epoch = ?', [day, run.epoch]);
-  return {
-    day, fromEpoch: run.epoch, toEpoch: run.epoch + 1, fromStage, group: groupName(app.cfg.namespace, fromStage), topic,
-    partitions: offsets.map((o) => ({ partition: Number(o.kafka_partition), first: String(o.first_offset), last: String(o.last_offset) })),
-    chunks, merchantDays: Number(md?.n ?? 0),
-  };
+  if (run.lock_live) throw new StagelineError('CONFLICT', `day ${day} has a live master (state ${run.state}); wait for it to finish`);
+  const topic = topicName(app.cfg.namespace, app.topology.stages[fromStage]!.input);
+  const partitions = await ledger.offsets.of(day, run.epoch, topic);
+  if (partitions.length === 0) throw new StagelineError('NOT_FOUND', `no recorded offsets of ${topic} for ${day} epoch ${run.epoch}: the run never reached ${fromStage}`);
+  const chunks = (await ledger.plan.chunks(day, run.epoch)).map((c) => c.chunk_id);
+  return { day, fromEpoch: run.epoch, toEpoch: run.epoch + 1, fromStage, group: groupName(app.cfg.namespace, fromStage), topic, partitions, chunks, merchantDays: run.merchant_days };
 }
 
 /** Refuses while the group has live members, naming them. */
@@ -58,30 +52,10 @@ export async function assertGroupIdle(app: App, group: string): Promise<void> {
 
 /** Copies the plan into the new epoch and opens it; one transaction, so a crash leaves either epoch whole. */
 export async function startReplayEpoch(app: App, p: ReplayPlan): Promise<void> {
-  const fromIdx = STAGES.indexOf(p.fromStage);
-  const keepSplit = fromIdx > 0;
-  await app.db().tx(async (q) => {
-    const [run] = await q.query<{ epoch: number }>('SELECT epoch FROM runs WHERE day = ? FOR UPDATE', [p.day]);
-    if (!run || run.epoch !== p.fromEpoch) throw new StagelineError('CONFLICT', `day ${p.day} changed epoch while preparing the replay; run it again`);
-    await q.execute(
-      `INSERT IGNORE INTO run_chunks (day, epoch, chunk_id, seq, ranges, est_rows, publish_count, published_at, split_done_at, split_runs)
-       SELECT day, ?, chunk_id, seq, ranges, est_rows, publish_count, COALESCE(published_at, NOW(3)), ${keepSplit ? 'split_done_at' : 'NULL'}, 0 FROM run_chunks WHERE day = ? AND epoch = ?`,
-      [p.toEpoch, p.day, p.fromEpoch]);
-    await q.execute(
-      `INSERT IGNORE INTO chunk_ledger (day, epoch, chunk_id, merchant_id, bucket_lo, bucket_hi, rows_read, valid, invalid, batches, sealed_at)
-       SELECT day, ?, chunk_id, merchant_id, bucket_lo, bucket_hi, ${keepSplit ? 'rows_read, valid, invalid, batches, sealed_at' : 'NULL, NULL, NULL, NULL, NULL'} FROM chunk_ledger WHERE day = ? AND epoch = ?`,
-      [p.toEpoch, p.day, p.fromEpoch]);
-    await q.execute(
-      `INSERT IGNORE INTO merchant_days (day, epoch, merchant_id, chunks, est_rows) SELECT day, ?, merchant_id, chunks, est_rows FROM merchant_days WHERE day = ? AND epoch = ?`,
-      [p.toEpoch, p.day, p.fromEpoch]);
-    // The new epoch's offset ranges start as the old ones for the stages it does not redo.
-    await q.execute(
-      `INSERT IGNORE INTO run_offsets (day, epoch, topic, kafka_partition, first_offset, last_offset) SELECT day, ?, topic, kafka_partition, first_offset, last_offset FROM run_offsets WHERE day = ? AND epoch = ? AND topic = ?`,
-      [p.toEpoch, p.day, p.fromEpoch, p.topic]);
-    await q.execute(
-      "UPDATE runs SET epoch = ?, state = 'running', from_stage = ?, error = NULL, completed_at = NULL, started_at = NOW(3), first_publish_at = NOW(3), lock_owner = NULL, lock_expires_at = NULL WHERE day = ?",
-      [p.toEpoch, p.fromStage, p.day]);
+  const opened = await app.ledger().runs.openReplayEpoch({
+    day: p.day, fromEpoch: p.fromEpoch, toEpoch: p.toEpoch, fromStage: p.fromStage, keepSplit: STAGES.indexOf(p.fromStage) > 0, topic: p.topic,
   });
+  if (!opened) throw new StagelineError('CONFLICT', `day ${p.day} changed epoch while preparing the replay; run it again`);
 }
 
 export async function resetOffsets(app: App, p: ReplayPlan): Promise<void> {

@@ -5,6 +5,7 @@
 import type { App } from './app.js';
 import { dayBytes, prefixEnd, summaryRowKey } from './domain/rowkey.js';
 import type { DailySummary } from './domain/types.js';
+import type { RejectsView } from './ledger/types.js';
 
 export interface ReportRow {
   summary: DailySummary;
@@ -44,22 +45,10 @@ export function formatReportTable(rows: DailySummary[]): string {
   return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n');
 }
 
-export interface RejectRow {
-  merchant_id: string;
-  visitor_id: string;
-  event_id: string;
-  reason: string;
-  detail: string;
-  raw: string;
-}
+export type { RejectsView };
 
-export async function readRejects(app: App, day: string, merchant: string | undefined, limit: number): Promise<{ total: number; byReason: Record<string, number>; rows: RejectRow[]; deadLetters: number }> {
-  const db = app.db();
-  const where = merchant ? 'day = ? AND merchant_id = ?' : 'day = ?';
-  const params = merchant ? [day, merchant] : [day];
-  const reasons = await db.query<{ reason: string; n: number }>(`SELECT reason, COUNT(*) AS n FROM quarantine WHERE ${where} GROUP BY reason ORDER BY n DESC`, params);
-  const rows = await db.query<RejectRow>(`SELECT merchant_id, visitor_id, event_id, reason, detail, raw FROM quarantine WHERE ${where} ORDER BY merchant_id, visitor_id, event_id LIMIT ${Number(limit)}`, params);
-  const [dl] = await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM dead_letters');
-  const byReason = Object.fromEntries(reasons.map((r) => [r.reason, Number(r.n)]));
-  return { total: Object.values(byReason).reduce((a, b) => a + b, 0), byReason, rows, deadLetters: Number(dl?.n ?? 0) };
+export async function readRejects(app: App, day: string, merchant: string | undefined, limit: number): Promise<RejectsView & { deadLetters: number }> {
+  const ledger = app.ledger();
+  const view = await ledger.quarantine.read(day, merchant, limit);
+  return { ...view, deadLetters: await ledger.deadLetters.count() };
 }

@@ -17,8 +17,6 @@ export interface RetryOptions {
   shouldRetry?: (err: unknown) => boolean;
   /** Called before each wait, for logs and metrics. */
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
-  /** Stops the retries early (shutdown). */
-  signal?: AbortSignal;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -40,7 +38,7 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, opts: RetryO
     try {
       return await fn(attempt);
     } catch (err) {
-      if (attempt >= attempts || !shouldRetry(err) || opts.signal?.aborted) throw err;
+      if (attempt >= attempts || !shouldRetry(err)) throw err;
       const delay = backoffDelay(attempt, cfg, random);
       opts.onRetry?.(err, attempt, delay);
       await wait(delay);

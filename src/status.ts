@@ -8,12 +8,18 @@
  * scripts, so add fields, never rename them.
  */
 import type { App } from './app.js';
-import { STAGES, groupName, topicName, type StageName, type TopicKey } from '../topology/index.js';
+import type { ChunkReport, RunProgress } from './ledger/types.js';
+import { bar } from './progress-bar.js';
+import { groupName, topicName } from '../topology/index.js';
+import { STAGES, STAGE_MODULES, registeredStages, type StageName } from '../stages/index.js';
+
+export type { ChunkReport };
+export { bar };
 
 export interface StageStatus {
   stage: StageName;
   /** what `done` and `planned` count */
-  unit: 'chunks' | 'batches' | 'merchant-days';
+  unit: string;
   done: number;
   planned: number;
   /** false while split has not sealed every chunk: transform's planned batches are a projection */
@@ -58,25 +64,6 @@ export interface RunStatus {
   generated_at: string;
 }
 
-export interface ChunkStageWork {
-  messages: number;
-  events: number;
-  replicas: number;
-  queued_ms: number;
-  handle_ms: number;
-  write_ms: number;
-}
-
-export interface ChunkReport {
-  chunk_id: string;
-  seq: number;
-  est_rows: number;
-  publish_count: number;
-  published_at: string | null;
-  split_done_at: string | null;
-  stages: Partial<Record<StageName, ChunkStageWork>>;
-}
-
 /** Everything buildStatus needs, as read; numbers already numbers. */
 export interface StatusInput {
   namespace: string;
@@ -90,14 +77,10 @@ export interface StatusInput {
   deadLetters: Partial<Record<StageName, number>>;
   kafka: Partial<Record<StageName, { lag: number; members: number }>>;
   partitions: Record<StageName, number>;
-  inputs: Record<StageName, TopicKey>;
+  inputs: Record<StageName, string>;
 }
 
-const UNITS: Record<StageName, { unit: StageStatus['unit']; lagUnit: string }> = {
-  split: { unit: 'chunks', lagUnit: 'chunks' },
-  transform: { unit: 'batches', lagUnit: 'batches' },
-  summarize: { unit: 'merchant-days', lagUnit: 'partials' },
-};
+const units = (stage: StageName): { unit: string; lagUnit: string } => ({ unit: STAGE_MODULES[stage].units.progress, lagUnit: STAGE_MODULES[stage].units.lag });
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -131,7 +114,7 @@ export function buildStatus(i: StatusInput): RunStatus {
     }
     return {
       stage,
-      unit: UNITS[stage].unit,
+      unit: units(stage).unit,
       done,
       planned,
       planned_final: plannedFinal,
@@ -205,7 +188,7 @@ export function bottleneck(stages: StageStatus[]): RunStatus['bottleneck'] {
   // Under two seconds of backlog every stage keeps up: a lag that small is just work in transit.
   if (!worst || worst.backlogSec < 2) return null;
   const { s } = worst;
-  const lagText = `lag ${fmt(s.lag!)} ${UNITS[s.stage].lagUnit}`;
+  const lagText = `lag ${fmt(s.lag!)} ${units(s.stage).lagUnit}`;
   let message: string;
   if (s.replicas === 0) message = `${s.stage} has no running replicas: ${lagText}; start \`stageline stage ${s.stage}\``;
   else if (s.replicas !== null && s.replicas >= s.partitions) message = `${s.stage} is the bottleneck: ${lagText} on ${s.replicas} replicas, one per partition of ${s.input_topic}; raise its partitions in topology.json before adding replicas`;
@@ -215,12 +198,6 @@ export function bottleneck(stages: StageStatus[]): RunStatus['bottleneck'] {
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
-
-export function bar(done: number, total: number, width = 24): string {
-  const f = total <= 0 ? 0 : Math.min(1, done / total);
-  const n = Math.round(f * width);
-  return `[${'#'.repeat(n)}${'.'.repeat(width - n)}]`;
-}
 
 export function duration(sec: number): string {
   const s = Math.max(0, Math.round(sec));
@@ -236,7 +213,7 @@ export function renderStatus(st: RunStatus): string {
   lines.push(`  plan: ${fmt(st.planned_rows)} rows in ${fmt(st.chunks.planned)} chunks (${fmt(st.chunks.published)} published), ${fmt(st.merchant_days.planned)} merchant-days`);
   for (const s of st.stages) {
     const count = `${fmt(s.done)}/${s.planned_final ? '' : '~'}${fmt(s.planned)} ${s.unit}`;
-    const lag = s.lag === null ? 'lag ?' : `lag ${fmt(s.lag)} ${UNITS[s.stage].lagUnit}`;
+    const lag = s.lag === null ? 'lag ?' : `lag ${fmt(s.lag)} ${units(s.stage).lagUnit}`;
     const reps = s.replicas === null ? '' : ` on ${s.replicas} replica${s.replicas === 1 ? '' : 's'}`;
     const extra = `${s.dead_letters ? `  dead letters ${s.dead_letters}` : ''}${s.stuck ? `  stuck ${s.stuck}` : ''}`;
     lines.push(`  ${s.stage.padEnd(10)} ${bar(s.done, s.planned)} ${count.padEnd(24)} ${fmt(s.events).padStart(11)} events ${fmt(s.events_per_sec).padStart(8)}/s  ${lag}${reps}${extra}`);
@@ -271,65 +248,36 @@ export function renderChunks(chunks: ChunkReport[]): string {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-const num = (x: unknown): number => Number(x ?? 0);
-/** Times are selected as UNIX_TIMESTAMP(x) * 1000: epoch ms whatever the session's time zone. */
-const ms = (x: unknown): number | null => (x === null || x === undefined ? null : Math.round(Number(x)));
-const t = (col: string, as = col) => `UNIX_TIMESTAMP(${col}) * 1000 AS ${as}`;
-
 /** The day of the most recently touched run: what `status` shows without --day. */
-export async function latestDay(app: App): Promise<string | undefined> {
-  const [r] = await app.db().query<{ day: string }>('SELECT day FROM runs ORDER BY updated_at DESC LIMIT 1');
-  return r?.day;
+export const latestDay = (app: App): Promise<string | undefined> => app.ledger().runs.latestDay();
+
+/** StatusInput from the ledger's read model (the same one the master follows) plus Kafka's view. */
+export function statusInput(app: App, p: RunProgress, kafka: StatusInput['kafka'], now: number): StatusInput {
+  const r = p.run;
+  const stages = registeredStages(app.topology);
+  return {
+    namespace: app.cfg.namespace,
+    now,
+    stuckAfterSec: app.cfg.pipeline.stuckAfterSec,
+    run: {
+      day: r.day, epoch: r.epoch, run_id: r.run_id, state: r.state, error: r.error, started_at: r.started_at || now, first_publish_at: r.first_publish_at, completed_at: r.completed_at,
+      chunks: r.chunks, merchant_days: r.merchant_days, planned_rows: r.planned_rows,
+    },
+    chunks: p.chunks,
+    ledger: { rows: p.ledger.ranges, sealed: p.ledger.sealed, batches: p.ledger.batches, rows_read: p.ledger.rows_read, valid: p.ledger.valid },
+    merchantDays: { done: p.merchantDays.done, stuck: p.merchantDays.stuck },
+    work: p.work as StatusInput['work'],
+    deadLetters: p.deadLetters as StatusInput['deadLetters'],
+    kafka,
+    partitions: Object.fromEntries(stages.map((s) => [s.name, app.topology.topics[s.input]!.partitions])) as Record<StageName, number>,
+    inputs: Object.fromEntries(stages.map((s) => [s.name, s.input])) as Record<StageName, string>,
+  };
 }
 
 export async function readStatusInput(app: App, day: string, now = Date.now()): Promise<StatusInput | undefined> {
-  const db = app.db();
-  const [run] = await db.query<Record<string, unknown>>(`SELECT day, epoch, run_id, state, error, ${t('started_at')}, ${t('first_publish_at')}, ${t('completed_at')}, chunks, merchant_days, planned_rows FROM runs WHERE day = ?`, [day]);
-  if (!run) return undefined;
-  const epoch = num(run.epoch);
-  const stuckAfterSec = app.cfg.pipeline.stuckAfterSec;
-  const [c] = await db.query<Record<string, unknown>>(
-    'SELECT SUM(published_at IS NOT NULL) AS published, SUM(split_done_at IS NOT NULL) AS split, SUM(published_at IS NOT NULL AND split_done_at IS NULL AND published_at < NOW(3) - INTERVAL ? SECOND) AS stuck FROM run_chunks WHERE day = ? AND epoch = ?',
-    [stuckAfterSec, day, epoch],
-  );
-  const [l] = await db.query<Record<string, unknown>>('SELECT COUNT(*) AS n, SUM(sealed_at IS NOT NULL) AS sealed, SUM(batches) AS batches, SUM(rows_read) AS rows_read, SUM(valid) AS valid FROM chunk_ledger WHERE day = ? AND epoch = ?', [day, epoch]);
-  const [md] = await db.query<Record<string, unknown>>(
-    `SELECT SUM(md.state = 'done') AS done,
-            SUM(md.state = 'pending' AND x.unsealed = 0 AND x.last_seal < NOW(3) - INTERVAL ? SECOND) AS stuck
-     FROM merchant_days md
-     JOIN (SELECT merchant_id, SUM(sealed_at IS NULL) AS unsealed, MAX(sealed_at) AS last_seal FROM chunk_ledger WHERE day = ? AND epoch = ? GROUP BY merchant_id) x ON x.merchant_id = md.merchant_id
-     WHERE md.day = ? AND md.epoch = ?`,
-    [stuckAfterSec, day, epoch, day, epoch],
-  );
-  const work = await db.query<Record<string, unknown>>(
-    `SELECT stage, SUM(messages) AS messages, SUM(events) AS events, COUNT(DISTINCT replica) AS replicas, SUM(queued_ms) AS queued_ms, SUM(handle_ms) AS handle_ms, SUM(write_ms) AS write_ms,
-            ${t('MIN(first_at)', 'first_at')}, ${t('MAX(last_at)', 'last_at')} FROM chunk_work WHERE day = ? AND epoch = ? GROUP BY stage`,
-    [day, epoch],
-  );
-  const dl = await db.query<{ stage: string; n: number }>('SELECT stage, COUNT(*) AS n FROM dead_letters WHERE failed_at >= (SELECT started_at FROM runs WHERE day = ?) GROUP BY stage', [day]);
-
-  const input: StatusInput = {
-    namespace: app.cfg.namespace,
-    now,
-    stuckAfterSec,
-    run: {
-      day, epoch, run_id: String(run.run_id), state: String(run.state), error: run.error === null || run.error === undefined ? null : String(run.error),
-      started_at: ms(run.started_at) ?? now, first_publish_at: ms(run.first_publish_at), completed_at: ms(run.completed_at),
-      chunks: num(run.chunks), merchant_days: num(run.merchant_days), planned_rows: num(run.planned_rows),
-    },
-    chunks: { published: num(c?.published), split: num(c?.split), stuck: num(c?.stuck) },
-    ledger: { rows: num(l?.n), sealed: num(l?.sealed), batches: num(l?.batches), rows_read: num(l?.rows_read), valid: num(l?.valid) },
-    merchantDays: { done: num(md?.done), stuck: num(md?.stuck) },
-    work: Object.fromEntries(work.map((w) => [String(w.stage), {
-      messages: num(w.messages), events: num(w.events), replicas: num(w.replicas), queued_ms: num(w.queued_ms), handle_ms: num(w.handle_ms), write_ms: num(w.write_ms),
-      first_at: ms(w.first_at) ?? now, last_at: ms(w.last_at) ?? now,
-    }])),
-    deadLetters: Object.fromEntries(dl.map((d) => [d.stage, num(d.n)])),
-    kafka: await readLag(app),
-    partitions: Object.fromEntries(STAGES.map((s) => [s, app.topology.topics[app.topology.stages[s].input].partitions])) as Record<StageName, number>,
-    inputs: Object.fromEntries(STAGES.map((s) => [s, app.topology.stages[s].input])) as Record<StageName, TopicKey>,
-  };
-  return input;
+  const p = await app.ledger().progress.read(day, app.cfg.pipeline.stuckAfterSec);
+  if (!p) return undefined;
+  return statusInput(app, p, await readLag(app), now);
 }
 
 /** Per stage group: uncommitted messages on its input topic and live members. Kafka away: left out (shown as "?"). */
@@ -338,7 +286,7 @@ async function readLag(app: App): Promise<StatusInput['kafka']> {
   try {
     const admin = await app.admin();
     for (const stage of STAGES) {
-      const topic = topicName(app.cfg.namespace, app.topology.stages[stage].input);
+      const topic = topicName(app.cfg.namespace, app.topology.stages[stage]!.input);
       const group = groupName(app.cfg.namespace, stage);
       const [ends, committed, desc] = await Promise.all([admin.topicOffsets(topic), admin.groupOffsets(group, topic), admin.describeGroup(group)]);
       const at = new Map(committed.map((c) => [c.partition, Number(c.offset)]));
@@ -356,25 +304,7 @@ async function readLag(app: App): Promise<StatusInput['kafka']> {
   return out;
 }
 
-export async function readChunks(app: App, day: string, epoch: number): Promise<ChunkReport[]> {
-  const db = app.db();
-  const chunks = await db.query<Record<string, unknown>>(`SELECT chunk_id, seq, est_rows, publish_count, ${t('published_at')}, ${t('split_done_at')} FROM run_chunks WHERE day = ? AND epoch = ? ORDER BY seq`, [day, epoch]);
-  const work = await db.query<Record<string, unknown>>(
-    'SELECT chunk_id, stage, SUM(messages) AS messages, SUM(events) AS events, COUNT(DISTINCT replica) AS replicas, SUM(queued_ms) AS queued_ms, SUM(handle_ms) AS handle_ms, SUM(write_ms) AS write_ms FROM chunk_work WHERE day = ? AND epoch = ? GROUP BY chunk_id, stage',
-    [day, epoch],
-  );
-  const byChunk = new Map<string, ChunkReport['stages']>();
-  for (const w of work) {
-    const m = byChunk.get(String(w.chunk_id)) ?? {};
-    m[String(w.stage) as StageName] = { messages: num(w.messages), events: num(w.events), replicas: num(w.replicas), queued_ms: num(w.queued_ms), handle_ms: num(w.handle_ms), write_ms: num(w.write_ms) };
-    byChunk.set(String(w.chunk_id), m);
-  }
-  const iso = (x: unknown) => { const v = ms(x); return v === null ? null : new Date(v).toISOString(); };
-  return chunks.map((c) => ({
-    chunk_id: String(c.chunk_id), seq: num(c.seq), est_rows: num(c.est_rows), publish_count: num(c.publish_count),
-    published_at: iso(c.published_at), split_done_at: iso(c.split_done_at), stages: byChunk.get(String(c.chunk_id)) ?? {},
-  }));
-}
+export const readChunks = (app: App, day: string, epoch: number): Promise<ChunkReport[]> => app.ledger().progress.chunkReports(day, epoch);
 
 /**
  * Waits until every stage group is Stable with at least `replicas` members; returns the stages

@@ -1,5 +1,5 @@
 /**
- * Namespaces and tables for HBase, through stack/hbase/HBaseAdmin.java (the HBase 2 Admin API run
+ * Namespaces and tables for HBase, through jvm/hbase/HBaseAdmin.java (the HBase 2 Admin API run
  * by the Java 11+ source launcher): hbase-rpc-client has no admin calls. One launch costs a JVM
  * start plus compiling the file (about 4 s here), so `ensure` does a namespace and all its tables
  * in one launch; prefer it over the single-purpose methods.
@@ -79,9 +79,9 @@ export async function runAdminOps(o: HBaseAdminOptions, ops: AdminOp[], log: Log
     '-Xmx256m',
     // Short-lived client JVM: skip the JIT tiers that only pay off for long runs.
     '-XX:TieredStopAtLevel=1',
-    `-Dlog4j2.configurationFile=${projectPath('stack', 'hbase', 'log4j2-tool.properties')}`,
+    `-Dlog4j2.configurationFile=${projectPath('jvm', 'hbase', 'log4j2-tool.properties')}`,
     '-cp', `${o.classpath}:${o.confDir}`,
-    projectPath('stack', 'hbase', 'HBaseAdmin.java'),
+    projectPath('jvm', 'hbase', 'HBaseAdmin.java'),
     '-',
   ];
   const started = Date.now();

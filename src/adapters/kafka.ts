@@ -11,6 +11,7 @@ import {
 import { StagelineError, errorMessage, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import { sleep } from '../retry.js';
+import type { MessageSource, TopicPartition } from '../runtime/stage-runtime.js';
 
 export type { Consumer, Kafka };
 
@@ -129,6 +130,32 @@ async function wrap<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 // ---------------------------------------------------------------------------------------------
 // Admin
+
+/**
+ * One metadata request through a throwaway admin client: true when a broker answers with itself and
+ * a controller (a fenced broker or a half-started one answers without them). Never throws.
+ */
+export async function kafkaReady(brokers: string[]): Promise<boolean> {
+  const kafka = new Kafka({
+    clientId: 'stageline-ready',
+    brokers,
+    connectionTimeout: 1000,
+    requestTimeout: 2000,
+    retry: { retries: 0 },
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0 && cluster.controller !== null && cluster.controller >= 0;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 
 export interface TopicSpec {
   topic: string;
@@ -484,4 +511,56 @@ export function createConsumer(kafka: Kafka, opts: { groupId: string; sessionTim
     allowAutoTopicCreation: false,
     readUncommitted: false,
   });
+}
+
+const byTopic = (tps: TopicPartition[]) => {
+  const m = new Map<string, number[]>();
+  for (const tp of tps) m.set(tp.topic, [...(m.get(tp.topic) ?? []), tp.partition]);
+  return [...m].map(([topic, partitions]) => ({ topic, partitions }));
+};
+
+/** A kafkajs consumer as the stage runtime's MessageSource; offsets are resolved by the runtime only. */
+export function kafkaSource(consumer: Consumer): MessageSource {
+  return {
+    async run(eachBatch, partitionsConcurrently) {
+      await consumer.run({
+        autoCommit: true,
+        autoCommitInterval: 1000,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: partitionsConcurrently,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+          await eachBatch(
+            {
+              topic: batch.topic,
+              partition: batch.partition,
+              highWatermark: batch.highWatermark,
+              messages: batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, timestamp: m.timestamp })),
+            },
+            { resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary: () => commitOffsetsIfNecessary() },
+          );
+        },
+      });
+    },
+    async stop() {
+      await consumer.stop();
+      await consumer.disconnect();
+    },
+    // kafkajs fetches a resumed partition from its last resolved offset: what the runtime's give-back relies on.
+    pause: (tps) => consumer.pause(byTopic(tps)),
+    resume: (tps) => consumer.resume(byTopic(tps)),
+  };
+}
+
+/**
+ * A consumer-group member on one topic, as a MessageSource. `onCrash` hears when kafkajs gives up
+ * restarting the consumer itself (it restarts on retryable errors).
+ */
+export async function subscribeSource(kafka: Kafka, o: { groupId: string; topic: string; onCrash: (err: unknown) => void }): Promise<MessageSource> {
+  const consumer = createConsumer(kafka, { groupId: o.groupId });
+  await wrap('kafka consumer connect', () => consumer.connect());
+  await wrap(`subscribe ${o.topic}`, () => consumer.subscribe({ topic: o.topic, fromBeginning: true }));
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) o.onCrash(e.payload.error);
+  });
+  return kafkaSource(consumer);
 }

@@ -6,45 +6,32 @@ import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import type { ParseArgsConfig } from 'node:util';
-import type { Config, Flags } from '../config.js';
-import { redactedConfig } from '../config.js';
+import type { Config } from '../config.js';
+import { redactedConfig, renderSettingsTable } from '../config.js';
 import { StagelineError } from '../errors.js';
 import { sleep } from '../retry.js';
-import type { Logger } from '../log.js';
 import { createApp, type App } from '../app.js';
+import type { Command, CommandContext } from './types.js';
+import { dayFlag, intFlag, str } from './flags.js';
 import { stackDown, stackOptions, stackStatus, stackUp } from '../stack/index.js';
 import { provision, provisionKafka, provisionMysql } from '../provision.js';
 import { hbaseProvisioner } from '../stack/hbase-provisioner.js';
 import { ingest, type IngestSummary } from '../ingest/ingest.js';
 import { generateLines } from '../seed/generate.js';
 import { runMaster } from '../master/master.js';
+import { masterPorts } from '../master/wiring.js';
 import { runNightly } from '../master/supervisor.js';
-import { runStage } from '../runtime/stage-main.js';
-import { serveMasterMetrics } from '../metrics.js';
+import { runStage } from '../worker/stage-process.js';
+import { serveMasterMetrics } from '../prometheus.js';
 import { statusCommand } from './status-command.js';
 import { readReport, readRejects, formatReportTable } from '../report.js';
-import { STAGES, type StageName } from '../../topology/index.js';
+import { STAGES, isStageName } from '../../stages/index.js';
 import { assertGroupIdle, describeReplay, planReplay, resetOffsets, startReplayEpoch } from '../replay.js';
 
-export interface CommandContext {
-  cfg: Readonly<Config>;
-  log: Logger;
-  flags: Flags;
-  args: string[];
-  argv: string[];
-}
-
-export interface Command {
-  summary: string;
-  help: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  run(ctx: CommandContext): Promise<number>;
-}
+export type { Command, CommandContext };
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
-const str = (f: Flags, k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
 
 /** For children of `nightly`: when the parent dies (we are re-parented), act. */
 function exitWithParent(onOrphaned: () => void): void {
@@ -56,30 +43,6 @@ function exitWithParent(onOrphaned: () => void): void {
     }
   }, 2000);
   timer.unref();
-}
-
-export function yesterdayUtc(now: number): string {
-  return new Date(now - 86_400_000).toISOString().slice(0, 10);
-}
-
-function dayFlag(f: Flags, required: boolean, now = Date.now()): string {
-  const d = str(f, 'day');
-  if (!d) {
-    if (required) throw new StagelineError('INPUT_INVALID', '--day YYYY-MM-DD is required');
-    return yesterdayUtc(now);
-  }
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(d) || Number.isNaN(Date.parse(`${d}T00:00:00Z`)) || new Date(`${d}T00:00:00Z`).toISOString().slice(0, 10) !== d) {
-    throw new StagelineError('INPUT_INVALID', `--day must be a calendar date YYYY-MM-DD, got "${d}"`);
-  }
-  return d;
-}
-
-function intFlag(f: Flags, k: string, def: number, min = 0): number {
-  const v = str(f, k);
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new StagelineError('INPUT_INVALID', `--${k} must be an integer ≥ ${min}, got "${v}"`);
-  return n;
 }
 
 async function withApp<T>(ctx: CommandContext, fn: (app: App) => Promise<T>): Promise<T> {
@@ -232,7 +195,7 @@ export const COMMANDS: Record<string, Command> = {
         const metrics = await serveMasterMetrics(app);
         try {
           const pause = ctx.cfg.faultPause;
-          const outcome = await runMaster(app, {
+          const outcome = await runMaster(masterPorts(app), {
             day, rerun: ctx.flags.rerun === true, owner, newRunId: (e) => `${day}.e${e}.${randomBytes(4).toString('hex')}`, onProgress: metrics.update,
             ...(pause ? { onCheckpoint: async (name: string) => { if (name === pause.checkpoint) { ctx.log.warn({ checkpoint: name, ms: pause.ms }, 'fault injection: pausing'); await sleep(pause.ms); } } } : {}),
           });
@@ -255,8 +218,8 @@ export const COMMANDS: Record<string, Command> = {
     help: `stageline stage <${STAGES.join('|')}>\n  A consumer-group member on the stage's input topic. Start more to scale. SIGTERM drains.`,
     options: { 'exit-with-parent': { type: 'boolean' } },
     async run(ctx) {
-      const name = ctx.args[0] as StageName | undefined;
-      if (!name || !STAGES.includes(name)) throw new StagelineError('INPUT_INVALID', `usage: stageline stage <${STAGES.join('|')}>`);
+      const name = ctx.args[0];
+      if (!name || !isStageName(name)) throw new StagelineError('INPUT_INVALID', `usage: stageline stage <${STAGES.join('|')}>`);
       // Drain like on SIGTERM when the supervising `nightly` is gone, instead of running orphaned forever.
       if (ctx.flags['exit-with-parent']) exitWithParent(() => process.kill(process.pid, 'SIGTERM'));
       const app = createApp(ctx.cfg, ctx.log);
@@ -274,8 +237,8 @@ export const COMMANDS: Record<string, Command> = {
     options: { day: { type: 'string' }, 'from-stage': { type: 'string' }, 'dry-run': { type: 'boolean' }, 'with-workers': { type: 'string' }, quiet: { type: 'boolean' } },
     async run(ctx) {
       const day = dayFlag(ctx.flags, true);
-      const from = (str(ctx.flags, 'from-stage') ?? 'split') as StageName;
-      if (!STAGES.includes(from)) throw new StagelineError('INPUT_INVALID', `--from-stage must be one of ${STAGES.join(', ')}`);
+      const from = str(ctx.flags, 'from-stage') ?? 'split';
+      if (!isStageName(from)) throw new StagelineError('INPUT_INVALID', `--from-stage must be one of ${STAGES.join(', ')}`);
       const workers = intFlag(ctx.flags, 'with-workers', 0);
       const ready = await withApp(ctx, async (app) => {
         const plan = await planReplay(app, day, from);
@@ -337,10 +300,11 @@ export const COMMANDS: Record<string, Command> = {
   },
   config: {
     summary: 'print the effective configuration (secrets redacted)',
-    help: 'stageline config',
-    options: {},
+    help: 'stageline config [--table]\n  --table  every setting (env var, flag, default, what) as the README\'s markdown table',
+    options: { table: { type: 'boolean' } },
     async run(ctx) {
-      out(JSON.stringify(redactedConfig(ctx.cfg as Config), null, 2));
+      if (ctx.flags.table) out(renderSettingsTable());
+      else out(JSON.stringify(redactedConfig(ctx.cfg as Config), null, 2));
       return 0;
     },
   },
@@ -363,7 +327,7 @@ async function runIngest(app: App, input: AsyncIterable<Buffer | string>, reject
   let last = 0;
   return ingest(input, rejects, {
     hbase: app.hbase(),
-    db: app.db(),
+    counts: app.ledger().ingest,
     rawTable: app.tables.raw,
     buckets: app.topology.buckets,
     now: Date.now,

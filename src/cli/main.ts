@@ -2,44 +2,13 @@
  * The `stageline` command. Parses flags, builds the one Config from env + flags, and hands over to
  * the command modules. Exit codes: 0 done, 1 failed (with a one-line reason), 2 usage error.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { buildConfig, type Config, type Flags } from '../config.js';
+import { GLOBAL_OPTIONS, usage } from './usage.js';
 import { StagelineError, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
-import { COMMANDS, type CommandContext } from './commands.js';
-
-const GLOBAL_OPTIONS = {
-  namespace: { type: 'string' },
-  'kafka-brokers': { type: 'string' },
-  'mysql-url': { type: 'string' },
-  'hbase-zk': { type: 'string' },
-  'data-dir': { type: 'string' },
-  'log-level': { type: 'string' },
-  'metrics-port': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
-
-function usage(): string {
-  const lines = [
-    'stageline — nightly e-commerce analytics (master + split → transform → summarize over Kafka, HBase, MySQL)',
-    '',
-    'Usage: stageline <command> [options]',
-    '',
-    'Commands:',
-    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(22)} ${c.summary}`),
-    '',
-    'Global options (each also an env var, see README):',
-    '  --namespace NS          prefix of topics, groups, MySQL database, HBase namespace (STAGELINE_NAMESPACE)',
-    '  --kafka-brokers LIST    host:port,...              (STAGELINE_KAFKA_BROKERS)',
-    '  --mysql-url URL         mysql://user:pass@host:port (STAGELINE_MYSQL_URL)',
-    '  --hbase-zk HOST:PORT    HBase ZooKeeper quorum     (STAGELINE_HBASE_ZK)',
-    '  --data-dir DIR          native stack state         (STAGELINE_DATA_DIR)',
-    '  --log-level LEVEL       pino level                 (STAGELINE_LOG_LEVEL)',
-    '',
-    'Run `stageline <command> --help` for a command\'s options.',
-  ];
-  return lines.join('\n');
-}
+import { COMMANDS } from './commands.js';
+import type { CommandContext } from './types.js';
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

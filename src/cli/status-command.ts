@@ -3,9 +3,9 @@
  * dead letters, stuck work, ETA and where the bottleneck is; the per-chunk work reports with
  * --chunks. The reading and the arithmetic are in ../status.ts.
  */
-import type { Command } from './commands.js';
+import type { Command } from './types.js';
+import { dayFlag } from './flags.js';
 import { createApp, type App } from '../app.js';
-import { StagelineError } from '../errors.js';
 import { sleep } from '../retry.js';
 import { buildStatus, latestDay, readChunks, readStatusInput, renderChunks, renderStatus, type ChunkReport, type RunStatus } from '../status.js';
 
@@ -33,8 +33,7 @@ export const statusCommand: Command = {
     const json = ctx.flags.json === true;
     const watch = ctx.flags.watch === true;
     const withChunks = ctx.flags.chunks === true;
-    const dayArg = typeof ctx.flags.day === 'string' ? ctx.flags.day : undefined;
-    if (dayArg !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(dayArg)) throw new StagelineError('INPUT_INVALID', `--day must be YYYY-MM-DD, got "${dayArg}"`);
+    const dayArg = typeof ctx.flags.day === 'string' ? dayFlag(ctx.flags, true) : undefined;
     const tty = process.stdout.isTTY === true && !json;
     const app = createApp(ctx.cfg, ctx.log);
     let stop = false;

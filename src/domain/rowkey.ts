@@ -88,8 +88,6 @@ export function sessionRowKey(merchantId: string, day: string, visitorId: string
   return Buffer.concat([Buffer.from(merchantId, 'ascii'), Buffer.from([0]), dayBytes(day), u16(visitor.length), visitor, u16(index)]);
 }
 
-export const sessionDayPrefix = (merchantId: string, day: string): Buffer => Buffer.concat([Buffer.from(merchantId, 'ascii'), Buffer.from([0]), dayBytes(day)]);
-
 /** daily_summaries: day | merchant. A day's rows scan in merchant_id order, which is the report's order. */
 export const summaryRowKey = (day: string, merchantId: string): Buffer => Buffer.concat([dayBytes(day), Buffer.from(merchantId, 'ascii')]);
 

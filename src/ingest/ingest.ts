@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { checkIngest, MAX_LINE_BYTES, type RefuseReason } from '../domain/event.js';
 import { RAW_FAMILY, occurrenceQualifier, rawRowKey, bucketOf } from '../domain/rowkey.js';
 import type { HBaseClient, Row } from '../adapters/hbase.js';
-import type { Db } from '../adapters/mysql.js';
+import type { BucketCountRow, IngestCountsPort } from '../ledger/types.js';
 import { splitLines } from './lines.js';
 
 export interface IngestSummary {
@@ -27,7 +27,8 @@ export interface IngestSummary {
 
 export interface IngestDeps {
   hbase: HBaseClient;
-  db: Db;
+  /** the ledger's planning counts */
+  counts: IngestCountsPort;
   rawTable: string;
   buckets: number;
   now: () => number;
@@ -49,18 +50,6 @@ async function writeLine(out: WriteStream, text: string): Promise<void> {
   if (!out.write(text)) await once(out, 'drain');
 }
 
-/** New identities per (day, merchant, bucket): an upsert that adds, so planning needs no raw scan. */
-async function addBucketCounts(db: Db, counts: Map<string, number>): Promise<void> {
-  if (counts.size === 0) return;
-  const rows: Array<string | number> = [];
-  for (const [k, n] of counts) {
-    const [day, merchant, bucket] = k.split('\u0000') as [string, string, string];
-    rows.push(day, merchant, Number(bucket), n);
-  }
-  const placeholders = new Array(counts.size).fill('(?, ?, ?, ?)').join(', ');
-  await db.execute(`INSERT INTO raw_buckets (day, merchant_id, bucket, rows_stored) VALUES ${placeholders} ON DUPLICATE KEY UPDATE rows_stored = rows_stored + VALUES(rows_stored)`, rows);
-}
-
 export async function ingest(input: AsyncIterable<Buffer | string>, rejectsPath: string | null, deps: IngestDeps): Promise<IngestSummary> {
   const t0 = deps.now();
   const batchRows = deps.batchRows ?? 2000;
@@ -78,14 +67,17 @@ export async function ingest(input: AsyncIterable<Buffer | string>, rejectsPath:
     const keys = [...unique.values()];
     const existing = await deps.hbase.getMany(deps.rawTable, keys.map((p) => p.key));
     await deps.hbase.putMany(deps.rawTable, rows.map((p) => p.row));
-    const counts = new Map<string, number>();
+    // New identities per (day, merchant, bucket): an upsert that adds, so planning needs no raw scan.
+    const counts = new Map<string, BucketCountRow>();
     keys.forEach((p, i) => {
       if (existing[i] !== undefined) return;
       const k = `${p.day}\u0000${p.merchant_id}\u0000${p.bucket}`;
-      counts.set(k, (counts.get(k) ?? 0) + 1);
+      const c = counts.get(k);
+      if (c) c.rows++;
+      else counts.set(k, { day: p.day, merchant_id: p.merchant_id, bucket: p.bucket, rows: 1 });
     });
-    const fresh = [...counts.values()].reduce((a, b) => a + b, 0);
-    await addBucketCounts(deps.db, counts);
+    const fresh = keys.length - existing.filter((e) => e !== undefined).length;
+    await deps.counts.add([...counts.values()]);
     s.new_events += fresh;
     s.duplicates += rows.length - fresh;
   };

@@ -7,20 +7,29 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import type { CommandContext } from '../cli/commands.js';
+import type { Config, Flags } from '../config.js';
+import type { Logger } from '../log.js';
 import { createApp, type App } from '../app.js';
 import { errorMessage } from '../errors.js';
 import { projectPath } from '../paths.js';
 import { backoffDelay, sleep } from '../retry.js';
-import { readProgress, type Progress } from './master.js';
-import { STAGES } from '../../topology/index.js';
-import { childMetricsArgs } from '../metrics.js';
+import { toProgress, type Progress } from './master.js';
+import { STAGES } from '../../stages/index.js';
+import { childMetricsArgs } from '../prometheus.js';
 import { waitForReplicas } from '../status.js';
+import { bar } from '../progress-bar.js';
 
 const FORWARDED = ['namespace', 'kafka-brokers', 'mysql-url', 'hbase-zk', 'data-dir', 'log-level'];
 
-export function forwardedFlags(flags: CommandContext['flags']): string[] {
+export function forwardedFlags(flags: Flags): string[] {
   return FORWARDED.flatMap((k) => (typeof flags[k] === 'string' ? [`--${k}`, flags[k] as string] : []));
+}
+
+/** What nightly needs from the command line: the config, a logger, and the flags to forward to its children. */
+export interface NightlyContext {
+  cfg: Readonly<Config>;
+  log: Logger;
+  flags: Flags;
 }
 
 export interface ChildSpec {
@@ -76,12 +85,6 @@ export class WorkerPool {
   }
 }
 
-function bar(done: number, total: number, width = 24): string {
-  const f = total === 0 ? 1 : done / total;
-  const n = Math.round(f * width);
-  return `[${'#'.repeat(n)}${'.'.repeat(width - n)}]`;
-}
-
 export function progressLine(p: Progress): string {
   const rate = p.eventsDone / Math.max(1, p.elapsedMs / 1000);
   return `${p.day} e${p.epoch} ${p.state.padEnd(8)} chunks published ${p.chunksPublished}/${p.chunks}  split ${bar(p.chunksSplit, p.chunks, 12)} ${p.chunksSplit}/${p.chunks}  merchant-days ${bar(p.merchantDaysDone, p.merchantDays)} ${p.merchantDaysDone}/${p.merchantDays}  events ${p.eventsDone.toLocaleString('en-US')}/${p.plannedRows.toLocaleString('en-US')} (${Math.round(rate).toLocaleString('en-US')}/s)${p.deadLetters ? `  dead letters ${p.deadLetters}` : ''}`;
@@ -94,9 +97,13 @@ export function progressLine(p: Progress): string {
  */
 export async function releaseLeaseOf(app: App, day: string, pid: number | undefined): Promise<boolean> {
   if (pid === undefined) return false;
-  const prefix = `${hostname()}:${pid}:`;
-  const r = await app.db().execute('UPDATE runs SET lock_owner = NULL, lock_expires_at = NULL WHERE day = ? AND LEFT(lock_owner, CHAR_LENGTH(?)) = ?', [day, prefix, prefix]);
-  return r.affectedRows > 0;
+  return app.ledger().runs.releaseLeaseByPrefix(day, `${hostname()}:${pid}:`);
+}
+
+/** The run's progress as nightly prints it; undefined while the day has no run yet. */
+async function progressOf(app: App, day: string, t0: number): Promise<Progress | undefined> {
+  const p = await app.ledger().progress.read(day, app.cfg.pipeline.stuckAfterSec);
+  return p ? toProgress(p, Date.now() - t0) : undefined;
 }
 
 export interface NightlyOptions {
@@ -106,7 +113,7 @@ export interface NightlyOptions {
   quiet: boolean;
 }
 
-export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promise<number> {
+export async function runNightly(ctx: NightlyContext, o: NightlyOptions): Promise<number> {
   const cfg = ctx.cfg;
   const logDir = join(cfg.stack.dir, 'logs', o.day);
   mkdirSync(logDir, { recursive: true });
@@ -137,7 +144,7 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
   const t0 = Date.now();
   try {
     let rerun = o.rerun;
-    const epochBefore = async () => (await app.db().query<{ epoch: number }>('SELECT epoch FROM runs WHERE day = ?', [o.day]))[0]?.epoch ?? 0;
+    const epochBefore = async () => (await app.ledger().runs.currentEpoch(o.day)) ?? 0;
     const startEpoch = o.rerun ? await epochBefore() : 0;
     for (let attempt = 0; ; attempt++) {
       master = spawnStageline({ name: 'master', args: ['master', '--day', o.day, '--exit-with-parent', ...(rerun ? ['--rerun'] : []), ...fwd, ...childMetricsArgs(cfg.metricsPort, 0)], logFile: join(logDir, 'master.log') });
@@ -149,9 +156,8 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
         await Promise.race([exited, sleep(1000)]);
         if (o.quiet) continue;
         try {
-          const [run] = await app.db().query<{ epoch: number; started_at: string }>('SELECT epoch, started_at FROM runs WHERE day = ?', [o.day]);
-          if (!run) continue;
-          const p = await readProgress(app, o.day, run.epoch, t0);
+          const p = await progressOf(app, o.day, t0);
+          if (!p) continue;
           if (tty) process.stderr.write(`\r${progressLine(p)}  `);
           else if (Date.now() - lastPrint > 5000 || finished) {
             say(progressLine(p));
@@ -164,13 +170,14 @@ export async function runNightly(ctx: CommandContext, o: NightlyOptions): Promis
       if (tty) say('');
       const { code, signal } = finished;
       if (code === 0) {
-        const [run] = await app.db().query<{ state: string; epoch: number; completed_at: string | null }>('SELECT state, epoch, completed_at FROM runs WHERE day = ?', [o.day]);
-        if (run) say(progressLine(await readProgress(app, o.day, run.epoch, t0)));
+        const run = await app.ledger().runs.get(o.day);
+        const p = await progressOf(app, o.day, t0);
+        if (p) say(progressLine(p));
         say(`day ${o.day} ${run?.state === 'complete' ? 'complete' : run?.state ?? 'unknown'} (epoch ${run?.epoch ?? '?'}) after ${((Date.now() - t0) / 1000).toFixed(1)} s${pool && pool.restarts ? `; ${pool.restarts} worker restart(s)` : ''}`);
         return 0;
       }
       if (code === 3) {
-        const [run] = await app.db().query<{ error: string | null }>('SELECT error FROM runs WHERE day = ?', [o.day]);
+        const run = await app.ledger().runs.get(o.day);
         say(`day ${o.day} FAILED: ${run?.error ?? 'see master log'} (log: ${join(logDir, 'master.log')})`);
         return 3;
       }

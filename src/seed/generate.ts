@@ -7,6 +7,7 @@
  * Memory stays bounded: merchants are interleaved one visitor at a time and only one visitor's
  * lines (plus a small queue of delayed retries per merchant) exist at once.
  */
+import { dayProblem } from '../domain/day.js';
 
 export interface SeedOptions {
   /** the UTC day D, YYYY-MM-DD; a few events land on D-1 and D+1 on purpose */
@@ -798,7 +799,8 @@ const BLANKS = ['', '   ', '\t', ' \t '];
 // ---------------------------------------------------------------- entry point
 
 export function* generateLines(o: SeedOptions): Generator<string> {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(o.day)) throw new Error(`seed day must be YYYY-MM-DD, got ${o.day}`);
+  const problem = dayProblem(o.day);
+  if (problem !== undefined) throw new Error(`seed day ${problem}, got ${o.day}`);
   const dayStart = Date.parse(`${o.day}T00:00:00Z`);
   if (Number.isNaN(dayStart) || new Date(dayStart).toISOString().slice(0, 10) !== o.day) {
     throw new Error(`seed day is not a calendar date: ${o.day}`);

@@ -39,7 +39,7 @@ export function hbaseDirs(o: Pick<HBaseStackOptions, 'stackDir'>): ReturnType<ty
 
 /** HBase's runtime jars (fetched through Maven on first use), for the admin tool and HMaster. */
 export function hbaseClasspath(o: Pick<HBaseStackOptions, 'cacheDir'>, log: (m: string) => void = () => undefined): string {
-  return classpathOf(ensureMavenJars(NAME, projectPath('stack', 'hbase', 'pom.xml'), o.cacheDir, log));
+  return classpathOf(ensureMavenJars(NAME, projectPath('jvm', 'hbase', 'pom.xml'), o.cacheDir, log));
 }
 
 function siteXml(o: HBaseStackOptions, dataDir: string): string {
@@ -181,7 +181,7 @@ export async function startHBase(o: HBaseStackOptions, log: (m: string) => void)
     ...HBASE_JDK17_FLAGS,
     `-Xms${o.heapMb}m`, `-Xmx${o.heapMb}m`,
     '-XX:+UseG1GC',
-    `-Dlog4j2.configurationFile=${projectPath('stack', 'hbase', 'log4j2.properties')}`,
+    `-Dlog4j2.configurationFile=${projectPath('jvm', 'hbase', 'log4j2.properties')}`,
     `-Dhbase.log.dir=${dirs.root}`,
     '-Djava.net.preferIPv4Stack=true',
     '-cp', `${dirs.conf}:${classpath}`,

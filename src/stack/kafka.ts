@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { kafkaReady } from '../adapters/kafka.js';
 import { StagelineError } from '../errors.js';
 import { projectPath } from '../paths.js';
 import {
-  classpathOf, ensureMavenJars, javaBin, readPid, serviceDirs, spawnDaemon, stopPid, tail, waitReady,
+  classpathOf, ensureMavenJars, javaBin, readPid, serviceDirs, spawnDaemon, stopPid, waitReady,
   type ServiceDirs, type ServiceStatus,
 } from './common.js';
 
@@ -96,31 +96,6 @@ export function newClusterId(): string {
   return randomBytes(16).toString('base64url');
 }
 
-/**
- * One metadata request through a throwaway admin client: true when a broker answers with itself and
- * a controller (a fenced broker or a half-started one answers without them). Never throws.
- */
-export async function kafkaReady(brokers: string[]): Promise<boolean> {
-  const kafka = new Kafka({
-    clientId: 'stageline-ready',
-    brokers,
-    connectionTimeout: 1000,
-    requestTimeout: 2000,
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
-  });
-  const admin = kafka.admin({ retry: { retries: 0 } });
-  try {
-    await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null && cluster.controller >= 0;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-}
-
 /** Whether anything accepts TCP connections on host:port. */
 export function portInUse(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
@@ -172,13 +147,15 @@ function formatStorage(java: string, classpath: string, propsFile: string, dirs:
   const clusterId = existsSync(idFile) ? readFileSync(idFile, 'utf8').trim() : newClusterId();
   writeFileSync(idFile, clusterId);
   log(`formatting Kafka storage in ${dirs.data} (cluster id ${clusterId})`);
-  const res = spawnSync(java, ['-Xmx256m', `-Dlog4j2.configurationFile=${projectPath('stack', 'kafka', 'log4j2.properties')}`, '-cp', classpath,
+  const res = spawnSync(java, ['-Xmx256m', `-Dlog4j2.configurationFile=${projectPath('jvm', 'kafka', 'log4j2.properties')}`, '-cp', classpath,
     'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, '--ignore-formatted'], { encoding: 'utf8' });
   if (res.status !== 0) {
     const out = `${res.stdout ?? ''}${res.stderr ?? ''}${res.error ? String(res.error) : ''}`;
     throw new StagelineError('STACK_START_FAILED', `Kafka storage format failed:\n${out.split('\n').slice(-30).join('\n')}`);
   }
 }
+
+export { kafkaReady };
 
 export async function startKafka(o: KafkaStackOptions, log: (msg: string) => void): Promise<ServiceStatus & { startedNow: boolean; ms: number }> {
   const t0 = Date.now();
@@ -200,7 +177,7 @@ export async function startKafka(o: KafkaStackOptions, log: (msg: string) => voi
     }
   }
 
-  const libDir = ensureMavenJars(NAME, projectPath('stack', 'kafka', 'pom.xml'), o.cacheDir, log);
+  const libDir = ensureMavenJars(NAME, projectPath('jvm', 'kafka', 'pom.xml'), o.cacheDir, log);
   const classpath = classpathOf(libDir);
   const java = javaBin(o.javaHome);
   mkdirSync(dirs.conf, { recursive: true });
@@ -211,7 +188,7 @@ export async function startKafka(o: KafkaStackOptions, log: (msg: string) => voi
 
   log(`starting Kafka on ${endpoint} (heap ${o.heapMb} MiB, log ${dirs.logFile})`);
   writeFileSync(dirs.logFile, `--- stageline start ${new Date().toISOString()} ---\n`, { flag: 'a' });
-  const args = [...brokerJvmArgs(o.heapMb, projectPath('stack', 'kafka', 'log4j2.properties')), '-cp', classpath, 'kafka.Kafka', propsFile];
+  const args = [...brokerJvmArgs(o.heapMb, projectPath('jvm', 'kafka', 'log4j2.properties')), '-cp', classpath, 'kafka.Kafka', propsFile];
   const newPid = spawnDaemon(java, args, dirs);
   await waitReady(NAME, () => kafkaReady([endpoint]), { timeoutMs: o.startTimeoutMs, pid: newPid, logFile: dirs.logFile });
   return { name: NAME, state: 'running', endpoint, pid: newPid, logFile: dirs.logFile, startedNow: true, ms: Date.now() - t0 };
@@ -225,7 +202,3 @@ export async function stopKafka(o: KafkaStackOptions): Promise<boolean> {
   return stopPid(dirs.pidFile, 30_000);
 }
 
-/** The last lines of the broker's log, for `stack status` and error reports. */
-export function kafkaLogTail(o: KafkaStackOptions, lines = 40): string {
-  return tail(serviceDirs(o.stackDir, NAME).logFile, lines);
-}

@@ -4,7 +4,7 @@
  * merchant-day must be sealed by split, and the partials received must equal the batches split
  * said it emitted.
  */
-import { emptyPartial, finalizeSummary, mergePartials } from '../../src/domain/metrics.js';
+import { finalizeSummary, mergeAll } from '../../src/domain/aggregate.js';
 import type { DailySummary, PartialAggregate } from '../../src/domain/types.js';
 
 export interface LedgerState {
@@ -25,8 +25,7 @@ export function isComplete(s: LedgerState): boolean {
 
 /** Merging is addition, so the order of the partials does not matter; sorted input keeps it obvious. */
 export function summarize(merchantId: string, day: string, partials: readonly PartialAggregate[], invalid: number): DailySummary {
-  const merged = partials.reduce((acc, p) => mergePartials(acc, p), emptyPartial());
-  return finalizeSummary(merchantId, day, merged, invalid);
+  return finalizeSummary(merchantId, day, mergeAll(partials), invalid);
 }
 
 /** Canonical JSON of a summary: keys sorted, so equal summaries are equal bytes (report, replay checks). */

@@ -2,7 +2,7 @@
  * Transform, pure part: one visitor batch → its sessions (the intermediate rows) and the batch's
  * partial aggregate. All of the metrics contract that needs a visitor's whole day happens here.
  */
-import { aggregateVisitors } from '../../src/domain/metrics.js';
+import { aggregateVisitors } from '../../src/domain/aggregate.js';
 import type { PartialAggregate, SessionRecord, ValidEvent } from '../../src/domain/types.js';
 
 export interface TransformInput {

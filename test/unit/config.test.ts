@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildConfig, parseMysqlUrl, redactedConfig } from '../../src/config.js';
+import { SETTINGS, buildConfig, parseMysqlUrl, redactedConfig, renderSettingsTable } from '../../src/config.js';
+import { GLOBAL_OPTIONS, usage } from '../../src/cli/usage.js';
+import { projectPath } from '../../src/paths.js';
 
 describe('config', () => {
   it('has documented defaults', () => {
@@ -36,5 +39,35 @@ describe('config', () => {
 
   it('parses MySQL URLs with escaped credentials and a database', () => {
     expect(parseMysqlUrl('mysql://a%40b:p%2Fw@h:1234/db1', 'd')).toEqual({ host: 'h', port: 1234, user: 'a@b', password: 'p/w', database: 'db1' });
+  });
+});
+
+describe('config table (SETTINGS): one declaration per setting', () => {
+  it('the README configuration table is the one rendered from SETTINGS', () => {
+    const readme = readFileSync(projectPath('README.md'), 'utf8');
+    const m = /<!-- settings-table:start[^>]*-->\n([\s\S]*?)\n<!-- settings-table:end -->/.exec(readme);
+    expect(m, 'README.md lost its settings-table markers').not.toBeNull();
+    expect(m![1]).toBe(renderSettingsTable());
+  });
+
+  it('every STAGELINE_ variable the README or the code mentions is a setting (test-only ones aside)', () => {
+    const known = new Set<string>(SETTINGS.map((s) => s.env));
+    const testOnly = new Set(['STAGELINE_TEST_STACK']);
+    const texts = [readFileSync(projectPath('README.md'), 'utf8'), readFileSync(projectPath('docker-compose.yml'), 'utf8'), readFileSync(projectPath('src', 'config.ts'), 'utf8')];
+    const mentioned = new Set(texts.flatMap((t) => [...t.matchAll(/STAGELINE_[A-Z0-9_]*[A-Z0-9]/g)].map((x) => x[0])));
+    expect([...mentioned].filter((v) => !known.has(v) && !testOnly.has(v))).toEqual([]);
+  });
+
+  it('--help lists every flag of the table, and parses each as a global option', () => {
+    const help = usage();
+    for (const s of SETTINGS) if ('flag' in s) expect(help).toContain(`--${s.flag}`);
+    expect(Object.keys(GLOBAL_OPTIONS).sort()).toEqual([...SETTINGS.flatMap((s) => ('flag' in s ? [s.flag] : [])), 'help'].sort());
+  });
+
+  it('reads every setting through its declared flag too: flags win over env', () => {
+    const c = buildConfig({ STAGELINE_METRICS_PORT: '9100' }, { 'metrics-port': '9200', 'log-level': 'debug' });
+    expect(c.metricsPort).toBe(9200);
+    expect(c.log.level).toBe('debug');
+    expect(() => buildConfig({}, { 'log-level': 'loud' })).toThrow(/STAGELINE_LOG_LEVEL/);
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkIngest, pickOccurrence, validateStored } from '../../../src/domain/event.js';
-import { aggregateVisitors, finalizeSummary } from '../../../src/domain/metrics.js';
+import { aggregateVisitors, finalizeSummary } from '../../../src/domain/aggregate.js';
 import type { DailySummary, EventIdentity, ValidEvent } from '../../../src/domain/types.js';
 
 const dir = fileURLToPath(new URL('../../fixtures/contract/', import.meta.url));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateVisitors, emptyPartial, finalizeSummary, mergePartials, sessionize, topProducts } from '../../../src/domain/metrics.js';
+import { aggregateVisitors, emptyPartial, finalizeSummary, mergePartials, sessionize, topProducts } from '../../../src/domain/aggregate.js';
 import type { EventType, OrderItem, PartialAggregate, ValidEvent } from '../../../src/domain/types.js';
 
 const DAY0 = Date.UTC(2026, 10, 27);

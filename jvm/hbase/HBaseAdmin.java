@@ -3,8 +3,8 @@
  * Node client (hbase-rpc-client) speaks only the ClientService protocol and has no admin calls.
  *
  * Run with the Java 11+ single-file source launcher (no build step):
- *   java -cp <hbase classpath>:<conf dir> stack/hbase/HBaseAdmin.java '<json spec>'
- *   java -cp ... stack/hbase/HBaseAdmin.java -          (spec on stdin)
+ *   java -cp <hbase classpath>:<conf dir> jvm/hbase/HBaseAdmin.java '<json spec>'
+ *   java -cp ... jvm/hbase/HBaseAdmin.java -          (spec on stdin)
  *
  * A JVM launch plus compiling this file costs seconds, so one spec lists every operation:
  *   {"timeoutMs": 60000,

@@ -1,7 +1,7 @@
 import { get } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
-import { childMetricsArgs, childMetricsPort, createRegistry, masterObserver, serveMetrics, stageObserver } from '../../src/metrics.js';
+import { childMetricsArgs, childMetricsPort, createRegistry, masterObserver, serveMetrics, stageObserver } from '../../src/prometheus.js';
 import { StagelineError } from '../../src/errors.js';
 
 const meta = { topic: 'ns.batches', partition: 2, offset: '7', key: null, value: null };

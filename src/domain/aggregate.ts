@@ -194,40 +194,41 @@ export function aggregateVisitors(
   return { partial, sessions: records };
 }
 
-/** Field-wise addition; associative and commutative, with emptyPartial() as identity. */
-export function mergePartials(a: PartialAggregate, b: PartialAggregate): PartialAggregate {
-  const products = emptyProducts();
-  for (const src of [a.products, b.products]) {
-    for (const [id, s] of Object.entries(src)) {
-      const p = productOf(products, id);
-      p.views += s.views;
-      p.add_to_carts += s.add_to_carts;
-      p.units_sold += s.units_sold;
-      p.revenue_cents += s.revenue_cents;
-    }
+/** Adds b into acc, field by field (acc is changed; b is not). Linear in b's size. */
+export function addInto(acc: PartialAggregate, b: PartialAggregate): PartialAggregate {
+  for (const [id, s] of Object.entries(b.products)) {
+    const p = productOf(acc.products, id);
+    p.views += s.views;
+    p.add_to_carts += s.add_to_carts;
+    p.units_sold += s.units_sold;
+    p.revenue_cents += s.revenue_cents;
   }
-  const sum24 = (x: readonly number[], y: readonly number[]): number[] =>
-    Array.from({ length: 24 }, (_, i) => (x[i] ?? 0) + (y[i] ?? 0));
-  return {
-    events: a.events + b.events,
-    visitors: a.visitors + b.visitors,
-    sessions: a.sessions + b.sessions,
-    bounced_sessions: a.bounced_sessions + b.bounced_sessions,
-    session_duration_ms_total: a.session_duration_ms_total + b.session_duration_ms_total,
-    page_views: a.page_views + b.page_views,
-    product_views: a.product_views + b.product_views,
-    add_to_carts: a.add_to_carts + b.add_to_carts,
-    remove_from_carts: a.remove_from_carts + b.remove_from_carts,
-    purchases: a.purchases + b.purchases,
-    orders: a.orders + b.orders,
-    revenue_cents: a.revenue_cents + b.revenue_cents,
-    units_sold: a.units_sold + b.units_sold,
-    converting_sessions: a.converting_sessions + b.converting_sessions,
-    cart_abandoned_sessions: a.cart_abandoned_sessions + b.cart_abandoned_sessions,
-    hourly_events: sum24(a.hourly_events, b.hourly_events),
-    hourly_revenue_cents: sum24(a.hourly_revenue_cents, b.hourly_revenue_cents),
-    products,
-  };
+  for (const f of ADDITIVE_FIELDS) acc[f] += b[f];
+  for (let i = 0; i < 24; i++) {
+    acc.hourly_events[i] = (acc.hourly_events[i] ?? 0) + (b.hourly_events[i] ?? 0);
+    acc.hourly_revenue_cents[i] = (acc.hourly_revenue_cents[i] ?? 0) + (b.hourly_revenue_cents[i] ?? 0);
+  }
+  return acc;
+}
+
+const ADDITIVE_FIELDS = [
+  'events', 'visitors', 'sessions', 'bounced_sessions', 'session_duration_ms_total', 'page_views', 'product_views', 'add_to_carts',
+  'remove_from_carts', 'purchases', 'orders', 'revenue_cents', 'units_sold', 'converting_sessions', 'cart_abandoned_sessions',
+] as const satisfies ReadonlyArray<keyof PartialAggregate>;
+
+/** Field-wise addition; associative and commutative, with emptyPartial() as identity. Neither input is changed. */
+export function mergePartials(a: PartialAggregate, b: PartialAggregate): PartialAggregate {
+  return addInto(addInto(emptyPartial(), a), b);
+}
+
+/**
+ * Sums any number of partials in time linear in their total size: one accumulator, each partial
+ * added into it once (a fold over mergePartials copies the accumulated products every time).
+ */
+export function mergeAll(partials: Iterable<PartialAggregate>): PartialAggregate {
+  const acc = emptyPartial();
+  for (const p of partials) addInto(acc, p);
+  return acc;
 }
 
 function compareTopProducts(a: TopProduct, b: TopProduct): number {

@@ -1,0 +1,164 @@
+/**
+ * One stage process: a consumer-group member on the stage's input topic running the stage
+ * runtime over the stage's handler. SIGTERM/SIGINT drain gracefully (stop fetching, finish
+ * in-flight messages, commit); a second signal exits at once.
+ *
+ * This is where the domain-free runtime (src/runtime) meets a stage (stages/index.ts) and the
+ * outside systems (src/adapters): the handler gets ports, the runtime gets a MessageSource, and
+ * per-message work is attributed to its chunk for the work reports and Prometheus.
+ */
+import { hostname } from 'node:os';
+import type { App } from '../app.js';
+import type { MessageProducer } from '../adapters/ports.js';
+import { subscribeSource } from '../adapters/kafka.js';
+import { createMysqlLedger } from '../ledger/mysql.js';
+import { encode } from '../../schemas/index.js';
+import { dlqTopicName, groupName, topicName } from '../../topology/index.js';
+import { stageOf, type StageName } from '../../stages/index.js';
+import type { StagePorts, StageTopics } from '../../stages/stage.js';
+import { createStageRuntime, type DeadLetterPort, type SourceMessage, type StageDefinition } from '../runtime/stage-runtime.js';
+import { createRegistry, serveMetrics, stageObserver } from '../prometheus.js';
+import { StagelineError } from '../errors.js';
+import { WorkReporter, timedDb, timedProducer, timedTables, withWork, type MessageWork } from './work-report.js';
+
+/** A producer port that connects on first use (and again after a failed connect). */
+export function lazyProducer(get: () => Promise<MessageProducer>): MessageProducer {
+  return {
+    send: async (topic, messages) => (await get()).send(topic, messages),
+    enqueue: async (topic, m) => (await get()).enqueue(topic, m),
+    flush: async () => (await get()).flush(),
+    close: async () => (await get()).close(),
+  };
+}
+
+export function stageTopics(namespace: string, input: string, outputs: readonly string[]): StageTopics {
+  return {
+    input: topicName(namespace, input),
+    out(key) {
+      if (!outputs.includes(key)) throw new StagelineError('INTERNAL', `this stage does not declare ${key} among its outputs in topology.json`);
+      return topicName(namespace, key);
+    },
+  };
+}
+
+export function deadLetterPort(app: App, producer: MessageProducer): DeadLetterPort {
+  const ledger = app.ledger();
+  return {
+    async deadLetter(stage, meta, err) {
+      await producer.send(dlqTopicName(app.cfg.namespace, stage), [{
+        key: meta.key,
+        value: encode('DeadLetter', { stage, source_topic: meta.topic, partition: meta.partition, offset: meta.offset, key: meta.key, error_code: err.code, error: err.message.slice(0, 4000), payload: meta.value ?? Buffer.alloc(0), failed_at: Date.now() }),
+      }]);
+      await ledger.deadLetters.add({ stage, topic: meta.topic, partition: meta.partition, offset: meta.offset, code: err.code, error: err.message });
+    },
+  };
+}
+
+export async function runStage(app: App, stage: StageName, opts: { onSignal?: boolean } = {}): Promise<void> {
+  const log = app.log.child({ stage });
+  const cfg = app.cfg.pipeline;
+  const reg = stageOf(app.topology, stage);
+  const replica = `${hostname()}:${process.pid}`;
+  const registry = createRegistry({ process: 'stage', stage, namespace: app.cfg.namespace });
+  const metrics = stageObserver(registry, stage);
+  const server = await serveMetrics(registry, app.cfg.metricsPort, log);
+  const reporter = new WorkReporter(stage, replica);
+  const work = new WeakMap<SourceMessage, MessageWork & { attribution?: ReturnType<typeof reg.module.attribute> }>();
+  const producer = lazyProducer(() => app.producer());
+
+  const ports: StagePorts = {
+    ledger: createMysqlLedger(timedDb(app.db())),
+    tables: timedTables(app.hbase()),
+    tableNames: app.tables,
+    producer: timedProducer(producer),
+    topics: stageTopics(app.cfg.namespace, reg.input, reg.outputs),
+    settings: { batchVisitors: cfg.batchVisitors },
+    log,
+  };
+  const handle = reg.module.create(ports);
+  const def: StageDefinition<unknown> = {
+    stage,
+    decode: (buf) => reg.module.decode(buf),
+    handle(msg, meta) {
+      // One record across retries: the same SourceMessage object comes back on every attempt.
+      let w = work.get(meta);
+      if (!w) {
+        w = { startedAt: Date.now(), pending: 0, since: 0, writeMs: 0, scanned: 0, attribution: reg.module.attribute(msg) };
+        work.set(meta, w);
+      }
+      w.scanned = 0;
+      return withWork(w, () => handle(msg, meta));
+    },
+  };
+  let events = 0;
+  const onHandled = (meta: SourceMessage, ms: number) => {
+    const w = work.get(meta);
+    if (!w) return;
+    work.delete(meta);
+    const n = w.attribution?.events ?? w.scanned;
+    events += n;
+    metrics.events(n);
+    if (w.attribution) {
+      const queuedMs = meta.timestamp !== undefined ? w.startedAt - Number(meta.timestamp) : 0;
+      reporter.add(w.attribution, { queuedMs, handleMs: ms, writeMs: w.writeMs, events: n }, Date.now());
+    }
+  };
+
+  const source = await subscribeSource(app.kafka(), {
+    groupId: groupName(app.cfg.namespace, stage),
+    topic: ports.topics.input,
+    // kafkajs restarts the consumer itself on retryable errors; when it gives up, exit so the supervisor restarts us.
+    onCrash: (err) => {
+      log.fatal({ err }, 'consumer crashed for good');
+      process.exit(1);
+    },
+  });
+  const rt = createStageRuntime(def, {
+    source,
+    deadLetters: deadLetterPort(app, producer),
+    // The runtime binds `stage` itself; passing `log` (already bound) printed the field twice.
+    log: app.log,
+    concurrency: cfg.concurrency,
+    adaptive: { min: cfg.concurrencyMin, max: cfg.concurrencyMax },
+    // Every partition may hand over a batch at once; the adaptive limit decides how many messages run.
+    partitionsConcurrently: app.topology.topics[reg.input]!.partitions,
+    maxInFlightMessages: cfg.maxInFlightMessages,
+    maxInFlightBytes: cfg.maxInFlightBytes,
+    observer: metrics,
+    onHandled,
+  });
+  const ledger = app.ledger();
+  const flush = () => reporter.flush(ledger.work).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'chunk work report not written; retried with the next flush'));
+  const flusher = setInterval(() => void flush(), 1000);
+  flusher.unref();
+
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => { resolveDone = r; });
+  let stopping = false;
+  const shutdown = async (why: string) => {
+    if (stopping) {
+      log.warn({ why }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    log.info({ why }, 'draining');
+    const timer = setTimeout(() => { log.error('drain took too long: exiting'); process.exit(1); }, 30_000);
+    timer.unref();
+    await rt.stop().catch((err: unknown) => log.error({ err }, 'stop failed'));
+    clearInterval(flusher);
+    await flush();
+    await server?.close();
+    await app.close();
+    const { recentLatencyMs: _l, ...s } = rt.stats();
+    // The final stats line: per-replica totals for a person (and the scaling test) to read.
+    log.info({ ...s, events, replica }, 'stopped');
+    resolveDone();
+  };
+  if (opts.onSignal !== false) {
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+  }
+  await rt.start();
+  log.info({ group: groupName(app.cfg.namespace, stage), topic: ports.topics.input, replica, concurrency: cfg.concurrency, concurrencyMin: cfg.concurrencyMin, concurrencyMax: cfg.concurrencyMax, maxInFlightMessages: cfg.maxInFlightMessages, maxInFlightBytes: cfg.maxInFlightBytes }, 'stage running');
+  await done;
+}
