@@ -163,8 +163,7 @@ export async function serveMasterMetrics(app: { cfg: { metricsPort: number; name
 
 /** The UTC midnight that starts day D (YYYY-MM-DD), in seconds: the origin of the night's deadline. */
 export function dayStartSeconds(day: string): number {
-  const ms = Date.parse(`${day}T00:00:00Z`);
-  return Number.isFinite(ms) ? ms / 1000 : Number.NaN;
+  return Date.parse(`${day}T00:00:00Z`) / 1000; // NaN for a malformed day
 }
 
 export interface MasterRunMetrics {
