@@ -12,6 +12,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Logger } from './log.js';
 import type { Progress } from './master/master.js';
 import type { RuntimeObserver } from './runtime/stage-runtime.js';
+import { STAGES, type StageName } from '../topology/index.js';
 
 export function createRegistry(defaultLabels: Record<string, string>): Registry {
   const registry = new Registry();
@@ -138,10 +139,110 @@ export function childMetricsPort(base: number, index: number): number {
 
 export const childMetricsArgs = (base: number, index: number): string[] => ['--metrics-port', String(childMetricsPort(base, index))];
 
-/** The master process's metrics, served when cfg.metricsPort is set: feed `update` from runMaster's onProgress. */
-export async function serveMasterMetrics(app: { cfg: { metricsPort: number; namespace: string }; log: Logger }): Promise<MasterMetrics & { close(): Promise<void> }> {
+/**
+ * The master process's metrics, served when cfg.metricsPort is set: feed `update` from runMaster's
+ * onProgress (it also sets the run's day, which the deadline alert needs) and `lateRowsWaiting`
+ * from the late-data query (see masterRunObserver).
+ */
+export async function serveMasterMetrics(app: { cfg: { metricsPort: number; namespace: string }; log: Logger }): Promise<MasterMetrics & MasterRunMetrics & { close(): Promise<void> }> {
   const registry = createRegistry({ process: 'master', namespace: app.cfg.namespace });
   const m = masterObserver(registry);
+  const run = masterRunObserver(registry);
   const server = await serveMetrics(registry, app.cfg.metricsPort, app.log);
-  return { update: (p) => m.update(p), close: async () => { await server?.close(); } };
+  return {
+    update: (p) => { m.update(p); run.update(p); },
+    lateRowsWaiting: (byDay) => run.lateRowsWaiting(byDay),
+    close: async () => { await server?.close(); },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Series for the alert rules and the dashboard in deploy/ (issue 16). Kept apart from the series
+// above so the rules' needs stay visible in one place: every name below is used by
+// deploy/prometheus/rules/stageline.yml or deploy/grafana/stageline.json.
+
+/** The UTC midnight that starts day D (YYYY-MM-DD), in seconds: the origin of the night's deadline. */
+export function dayStartSeconds(day: string): number {
+  return Date.parse(`${day}T00:00:00Z`) / 1000; // NaN for a malformed day
+}
+
+export interface MasterRunMetrics {
+  /**
+   * Rows stored after their merchant-day was planned and not yet run again, per day (days with
+   * none may be left out: every call replaces the whole set). Feed it from a query of raw_buckets
+   * against merchant_days.est_rows of each day's current epoch.
+   */
+  lateRowsWaiting(byDay: ReadonlyMap<string, number>): void;
+}
+
+/**
+ * The master's series beyond its progress: which day it runs (the deadline alert compares the
+ * clock with that day + the deadline offset) and the late data waiting for a rerun.
+ */
+export function masterRunObserver(registry: Registry): MasterRunMetrics & MasterMetrics {
+  const reg = [registry];
+  const day = new Gauge({ name: 'stageline_master_run_day_timestamp_seconds', help: 'start (UTC midnight) of the day the master runs, unix seconds; the deadline is relative to it', registers: reg });
+  const late = new Gauge({ name: 'stageline_late_rows_waiting', help: 'rows stored after their merchant-day was planned, not yet run again (rerun the day)', labelNames: ['day'], registers: reg });
+  return {
+    update(p) {
+      const s = dayStartSeconds(p.day);
+      if (Number.isFinite(s)) day.set(s);
+    },
+    lateRowsWaiting(byDay) {
+      // Replace, not merge: a day that was rerun must drop out, not linger at its last value.
+      late.reset();
+      for (const [d, rows] of byDay) if (rows > 0) late.set({ day: d }, rows);
+    },
+  };
+}
+
+export interface SupervisorMetrics {
+  /** nightly spawned a master again after one died (not for the first spawn) */
+  masterRespawned(): void;
+  /** a stage replica exited and WorkerPool is restarting it */
+  workerRestarted(stage: StageName): void;
+  /** live members of a stage's consumer group, as Kafka describes the group */
+  groupMembers(stage: StageName, members: number): void;
+}
+
+/**
+ * `nightly`'s own series. It outlives its masters, so the re-spawn count survives the process it
+ * counts (a master's own metrics restart from zero with it). `replicasPerStage` is its
+ * --with-workers N: the replicas each stage group should have; 0 (workers run elsewhere) leaves
+ * the expectation out and the "replicas missing" alert silent.
+ */
+export function supervisorObserver(registry: Registry, o: { replicasPerStage: number }): SupervisorMetrics {
+  const reg = [registry];
+  const respawns = new Counter({ name: 'stageline_nightly_master_respawns_total', help: 'masters spawned again after one died', registers: reg });
+  const restarts = new Counter({ name: 'stageline_nightly_worker_restarts_total', help: 'stage replicas restarted after they exited', labelNames: ['stage'], registers: reg });
+  const expected = new Gauge({ name: 'stageline_nightly_replicas_expected', help: 'replicas each stage group should have (nightly --with-workers)', labelNames: ['stage'], registers: reg });
+  const members = new Gauge({ name: 'stageline_nightly_group_members', help: 'live members of the stage\'s consumer group', labelNames: ['stage'], registers: reg });
+  // Zero up front, so increase() sees the first re-spawn (a counter born at 1 has no increase).
+  respawns.inc(0);
+  for (const stage of STAGES) {
+    restarts.inc({ stage }, 0);
+    if (o.replicasPerStage > 0) expected.set({ stage }, o.replicasPerStage);
+  }
+  return {
+    masterRespawned() { respawns.inc(); },
+    workerRestarted(stage) { restarts.inc({ stage }); },
+    groupMembers(stage, n) { members.set({ stage }, n); },
+  };
+}
+
+/**
+ * nightly's own port when it was given a base port: the first one after its children (the master
+ * at base, then workersPerStage replicas of each stage), so one base port still describes the
+ * whole night. 0 (off) without a base.
+ */
+export function nightlyMetricsPort(base: number, workersPerStage: number): number {
+  return childMetricsPort(base, 1 + STAGES.length * workersPerStage);
+}
+
+/** nightly's metrics, served on nightlyMetricsPort when cfg.metricsPort is set. */
+export async function serveNightlyMetrics(app: { cfg: { metricsPort: number; namespace: string }; log: Logger }, workersPerStage: number): Promise<SupervisorMetrics & { close(): Promise<void> }> {
+  const registry = createRegistry({ process: 'nightly', namespace: app.cfg.namespace });
+  const m = supervisorObserver(registry, { replicasPerStage: workersPerStage });
+  const server = await serveMetrics(registry, nightlyMetricsPort(app.cfg.metricsPort, workersPerStage), app.log);
+  return { ...m, close: async () => { await server?.close(); } };
 }
