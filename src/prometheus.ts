@@ -12,7 +12,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Logger } from './log.js';
 import type { Progress } from './master/master.js';
 import type { RuntimeObserver } from './runtime/stage-runtime.js';
-import { STAGES, type StageName } from '../topology/index.js';
+import { STAGES, type StageName } from '../stages/index.js';
 
 export function createRegistry(defaultLabels: Record<string, string>): Registry {
   const registry = new Registry();

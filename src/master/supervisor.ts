@@ -14,8 +14,9 @@ import { errorMessage } from '../errors.js';
 import { projectPath } from '../paths.js';
 import { backoffDelay, sleep } from '../retry.js';
 import { toProgress, type Progress } from './master.js';
-import { STAGES } from '../../stages/index.js';
-import { childMetricsArgs } from '../prometheus.js';
+import { STAGES, type StageName } from '../../stages/index.js';
+import { groupName } from '../../topology/index.js';
+import { childMetricsArgs, serveNightlyMetrics } from '../prometheus.js';
 import { waitForReplicas } from '../status.js';
 import { bar } from '../progress-bar.js';
 
@@ -51,18 +52,19 @@ export class WorkerPool {
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
   restarts = 0;
-  constructor(private readonly specs: ChildSpec[], private readonly onEvent: (msg: string) => void) {}
+  constructor(private readonly specs: Array<ChildSpec & { stage?: StageName }>, private readonly onEvent: (msg: string) => void, private readonly onRestart?: (stage: StageName | undefined) => void) {}
 
   start(): void {
     for (const s of this.specs) this.launch(s, 0);
   }
 
-  private launch(spec: ChildSpec, attempt: number): void {
+  private launch(spec: ChildSpec & { stage?: StageName }, attempt: number): void {
     const child = spawnStageline(spec);
     this.children.set(spec.name, child);
     child.on('exit', (code, signal) => {
       if (this.stopping) return;
       this.restarts++;
+      this.onRestart?.(spec.stage);
       const delay = backoffDelay(Math.min(attempt + 1, 6), { initialDelayMs: 500, maxDelayMs: 10_000, factor: 2 }, Math.random);
       this.onEvent(`worker ${spec.name} exited (${signal ?? code}); restarting in ${delay} ms (log: ${spec.logFile})`);
       setTimeout(() => { if (!this.stopping) this.launch(spec, attempt + 1); }, delay);
@@ -121,8 +123,13 @@ export async function runNightly(ctx: NightlyContext, o: NightlyOptions): Promis
   const say = (m: string) => process.stderr.write(`${m}\n`);
   const tty = process.stderr.isTTY === true && !o.quiet;
 
+  const metrics = await serveNightlyMetrics(ctx, o.workers);
   const pool = o.workers > 0
-    ? new WorkerPool(STAGES.flatMap((s, si) => Array.from({ length: o.workers }, (_, i) => ({ name: `${s}-${i + 1}`, args: ['stage', s, '--exit-with-parent', ...fwd, ...childMetricsArgs(cfg.metricsPort, 1 + si * o.workers + i)], logFile: join(logDir, `${s}-${i + 1}.log`) }))), say)
+    ? new WorkerPool(
+      STAGES.flatMap((s, si) => Array.from({ length: o.workers }, (_, i) => ({ name: `${s}-${i + 1}`, stage: s, args: ['stage', s, '--exit-with-parent', ...fwd, ...childMetricsArgs(cfg.metricsPort, 1 + si * o.workers + i)], logFile: join(logDir, `${s}-${i + 1}.log`) }))),
+      say,
+      (stage) => { if (stage) metrics.workerRestarted(stage); },
+    )
     : undefined;
   pool?.start();
   if (pool) say(`started ${o.workers} replica(s) of each stage; logs in ${logDir}`);
@@ -141,6 +148,14 @@ export async function runNightly(ctx: NightlyContext, o: NightlyOptions): Promis
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Consumer-group members per stage, for the "replicas missing" alert; Kafka away: skip a round.
+  const members = setInterval(() => {
+    void (async () => {
+      const admin = await app.admin();
+      for (const s of STAGES) metrics.groupMembers(s, (await admin.describeGroup(groupName(cfg.namespace, s))).members.length);
+    })().catch(() => undefined);
+  }, 5000);
+  members.unref();
   const t0 = Date.now();
   try {
     let rerun = o.rerun;
@@ -202,13 +217,16 @@ export async function runNightly(ctx: NightlyContext, o: NightlyOptions): Promis
       // (exit 4) and this nightly would give up. It was our child on this host and it is gone: release it.
       await releaseLeaseOf(app, o.day, master.pid).catch((e: unknown) => say(`could not release the dead master's lease: ${errorMessage(e)}`));
       const delay = backoffDelay(attempt + 1, { initialDelayMs: 500, maxDelayMs: 10_000, factor: 2 }, Math.random);
+      metrics.masterRespawned();
       say(`master died (${signal ?? `exit ${code}`}); re-spawning in ${delay} ms to resume from MySQL (log: ${join(logDir, 'master.log')})`);
       await sleep(delay);
     }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    clearInterval(members);
     await pool?.stop();
+    await metrics.close();
     await app.close();
   }
 }

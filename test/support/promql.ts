@@ -8,9 +8,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { parse } from 'yaml';
-import { createRegistry, masterObserver, masterRunObserver, stageObserver, supervisorObserver } from '../../src/metrics.js';
+import { createRegistry, masterObserver, masterRunObserver, stageObserver, supervisorObserver } from '../../src/prometheus.js';
 import { projectPath } from '../../src/paths.js';
-import { STAGES } from '../../topology/index.js';
+import { STAGES } from '../../stages/index.js';
 
 export const PROMETHEUS_DIR = projectPath('deploy', 'prometheus');
 export const RULES_FILE = join(PROMETHEUS_DIR, 'rules', 'stageline.yml');
@@ -61,7 +61,7 @@ async function exposed(registry: Registry): Promise<string[]> {
 /** Every name a Stageline process can expose (stage replicas, master, nightly), from the real observers. */
 export async function processMetricNames(): Promise<Set<string>> {
   const stage = createRegistry({});
-  stageObserver(stage, STAGES[0]);
+  stageObserver(stage, STAGES[0]!);
   const master = createRegistry({});
   masterObserver(master);
   masterRunObserver(master);

@@ -3,7 +3,7 @@
  * rows, nightly's re-spawns, restarts and group members, and nightly's own port.
  */
 import { describe, expect, it } from 'vitest';
-import { childMetricsPort, createRegistry, dayStartSeconds, masterRunObserver, nightlyMetricsPort, serveMasterMetrics, supervisorObserver } from '../../src/metrics.js';
+import { childMetricsPort, createRegistry, dayStartSeconds, masterRunObserver, nightlyMetricsPort, serveMasterMetrics, supervisorObserver } from '../../src/prometheus.js';
 import { silentLogger } from '../../src/log.js';
 import type { Progress } from '../../src/master/master.js';
 

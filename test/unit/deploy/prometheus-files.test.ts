@@ -8,8 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { childMetricsPort, nightlyMetricsPort } from '../../../src/metrics.js';
-import { STAGES } from '../../../topology/index.js';
+import { childMetricsPort, nightlyMetricsPort } from '../../../src/prometheus.js';
+import { STAGES } from '../../../stages/index.js';
 import { PROMETHEUS_DIR, loadRuleTests, loadRules, metricNames, processMetricNames, type Rule } from '../../support/promql.js';
 
 describe('metricNames (the PromQL name extractor the deploy checks rely on)', () => {
