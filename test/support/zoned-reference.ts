@@ -266,18 +266,14 @@ function asEvent(e: StoredEvent): Event | undefined {
   if (price !== undefined && !wholeIn(price, 0, 1_000_000_000)) return undefined;
   if (order !== undefined && !isId(order)) return undefined;
   if (total !== undefined && !wholeIn(total, 0, 10_000_000_000)) return undefined;
-  const list: Purchase['items'] = [];
-  if (items !== undefined) {
-    if (!Array.isArray(items) || items.length > 1000) return undefined;
-    for (const it of items as unknown[]) {
-      if (!isRecord(it)) return undefined;
-      const p = get(it, 'product_id');
-      const q = get(it, 'quantity');
-      const c = get(it, 'price_cents');
-      if (!isId(p) || !wholeIn(q, 1, 10_000) || !wholeIn(c, 0, 1_000_000_000)) return undefined;
-      list.push({ product: p, quantity: q, price: c });
-    }
-  }
+  const itemOk = (it: unknown): it is Body =>
+    isRecord(it) && isId(get(it, 'product_id')) && wholeIn(get(it, 'quantity'), 1, 10_000) && wholeIn(get(it, 'price_cents'), 0, 1_000_000_000);
+  if (items !== undefined && !(Array.isArray(items) && items.length <= 1000 && (items as unknown[]).every(itemOk))) return undefined;
+  const list: Purchase['items'] = ((items ?? []) as Body[]).map((it) => ({
+    product: get(it, 'product_id') as string,
+    quantity: get(it, 'quantity') as number,
+    price: get(it, 'price_cents') as number,
+  }));
   // ... and is required only where the contract says so.
   if (NEEDS_PRODUCT.has(type) && product === undefined) return undefined;
   if (type === 'purchase' && (order === undefined || total === undefined)) return undefined;

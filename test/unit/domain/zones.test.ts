@@ -22,16 +22,10 @@ import { referenceDay, referenceLocalDay } from '../../support/zoned-reference.j
 const H = 3_600_000;
 const at = (iso: string): number => Date.parse(iso);
 
-/** Deterministic PRNG (mulberry32) so a failure can be replayed. */
+/** Park–Miller minimal standard generator: seeded, so a failure can be replayed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  let state = seed % 2_147_483_647 || 1;
+  return () => (state = (state * 48_271) % 2_147_483_647) / 2_147_483_647;
 }
 
 describe('dayBounds', () => {
