@@ -26,7 +26,7 @@ import { StagelineError } from '../errors.js';
 export const UTC_ZONE = 'UTC';
 /** Earliest local day of any contract instant (ts 0 is 1969-12-31 west of UTC); "from the start". */
 export const FIRST_DAY = '1969-12-31';
-/** Latest day a raw row key (YYYYMMDD) can hold; an instant's local day can be 10000-01-01 (+14). */
+/** Latest day a raw row key (YYYYMMDD) can hold; the contract's last instants are on 10000-01-01 east of UTC. */
 export const LAST_DAY = '9999-12-31';
 
 export const MS_PER_HOUR = 3_600_000;
@@ -75,7 +75,7 @@ export function dayNumber(day: string): number {
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
-/** YYYY-MM-DD of a day number; year 10000 (only reachable as a local day at +14) prints 5 digits. */
+/** YYYY-MM-DD of a day number; year 10000 (a local day east of UTC at the contract's end) prints 5 digits. */
 export function dayString(n: number): string {
   const d = new Date(n * MS_PER_DAY);
   return `${String(d.getUTCFullYear()).padStart(4, '0')}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`;

@@ -112,17 +112,20 @@ class ReferenceZone {
     // date can only have turned by the step's end; where the offset changes inside a step (the date
     // may then flip back and forth), walk that step minute by minute.
     let hi: number | undefined; // the earliest instant found begun
+    let loOffset = this.offsetText(lo);
     while (hi === undefined) {
       const end = lo + STEP;
-      if (this.offsetText(lo) === this.offsetText(end)) {
+      const endOffset = this.offsetText(end);
+      if (loOffset === endOffset) {
         if (begun(end)) hi = end;
         else lo = end;
-        continue;
+      } else {
+        for (let u = lo + MINUTE; u <= end && hi === undefined; u += MINUTE) {
+          if (begun(u)) hi = u;
+          else lo = u;
+        }
       }
-      for (let u = lo + MINUTE; u <= end && hi === undefined; u += MINUTE) {
-        if (begun(u)) hi = u;
-        else lo = u;
-      }
+      loOffset = endOffset;
     }
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);

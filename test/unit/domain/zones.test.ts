@@ -43,6 +43,9 @@ describe('dayBounds', () => {
     ['Australia/Adelaide', '2026-07-01', '2026-06-30T14:30:00Z', 24, '2026-07-01T00:00:00+09:30', '2026-07-02T00:00:00+09:30'],
     ['Pacific/Kiritimati', '2026-11-27', '2026-11-26T10:00:00Z', 24, '2026-11-27T00:00:00+14:00', '2026-11-28T00:00:00+14:00'],
     ['Pacific/Pago_Pago', '2026-11-27', '2026-11-27T11:00:00Z', 24, '2026-11-27T00:00:00-11:00', '2026-11-28T00:00:00-11:00'],
+    // Lord Howe shifts by 30 minutes: 23.5 h still needs 24 entries, 24.5 h needs 25.
+    ['Australia/Lord_Howe', '2026-10-04', '2026-10-03T13:30:00Z', 24, '2026-10-04T00:00:00+10:30', '2026-10-05T00:00:00+11:00'],
+    ['Australia/Lord_Howe', '2026-04-05', '2026-04-04T13:00:00Z', 25, '2026-04-05T00:00:00+11:00', '2026-04-06T00:00:00+10:30'],
     // Midnight itself skipped: the day starts at the transition (Cuba, Chile, Lebanon spring forward at 00:00).
     ['America/Havana', '2026-03-08', '2026-03-08T05:00:00Z', 23, '2026-03-08T01:00:00-04:00', '2026-03-09T00:00:00-04:00'],
     ['America/Santiago', '2026-09-06', '2026-09-06T04:00:00Z', 23, '2026-09-06T01:00:00-03:00', '2026-09-07T00:00:00-03:00'],
@@ -55,6 +58,8 @@ describe('dayBounds', () => {
     ['Pacific/Apia', '2011-12-29', '2011-12-29T10:00:00Z', 24, '2011-12-29T00:00:00-10:00', '2011-12-31T00:00:00+14:00'],
     ['Pacific/Apia', '2011-12-30', '2011-12-30T10:00:00Z', 0, '2011-12-31T00:00:00+14:00', '2011-12-31T00:00:00+14:00'],
     ['Pacific/Apia', '2011-12-31', '2011-12-30T10:00:00Z', 24, '2011-12-31T00:00:00+14:00', '2012-01-01T00:00:00+14:00'],
+    // Kwajalein went from −12 to +12 at the end of 1993-08-20.
+    ['Pacific/Kwajalein', '1993-08-21', '1993-08-21T12:00:00Z', 0, '1993-08-22T00:00:00+12:00', '1993-08-22T00:00:00+12:00'],
     // St. John's fell back at 00:01 to 23:01 (1987–2010): Oct 29 began at the first midnight.
     ['America/St_Johns', '2000-10-28', '2000-10-28T02:30:00Z', 24, '2000-10-28T00:00:00-02:30', '2000-10-29T00:00:00-02:30'],
     ['America/St_Johns', '2000-10-29', '2000-10-29T02:30:00Z', 25, '2000-10-29T00:00:00-02:30', '2000-10-30T00:00:00-03:30'],
@@ -153,6 +158,7 @@ describe('hourIndex', () => {
     ['Australia/Adelaide', '2026-04-05', '2026-04-04T16:15:00Z', 2], // 02:45 ACDT
     ['Australia/Adelaide', '2026-04-05', '2026-04-04T17:15:00Z', 3], // 02:45 ACST
     ['America/Havana', '2026-03-08', '2026-03-08T05:00:00Z', 0], // 01:00 CDT, the day's first instant
+    ['Australia/Lord_Howe', '2026-10-04', '2026-10-04T12:59:59.999Z', 23], // the last, half-hour entry
     ['Asia/Kathmandu', '2026-11-27', '2026-11-26T19:14:59.999Z', 0],
     ['Asia/Kathmandu', '2026-11-27', '2026-11-26T19:15:00Z', 1],
   ])('%s %s %s → %i', (zone, day, instant, index) => {
@@ -167,11 +173,11 @@ describe('hourIndex', () => {
 });
 
 describe('UTC is today’s utcDay and utcHour', () => {
-  it('on 20,000 random instants over the whole contract range and 20,000 in 2026', () => {
+  it('on 10,000 random instants over the whole contract range and 10,000 in 2026', () => {
     const next = rng(13);
     const calendar = createZoneCalendar('UTC');
     const wrong: number[] = [];
-    for (let i = 0; i < 40_000; i++) {
+    for (let i = 0; i < 20_000; i++) {
       const ms = i % 2 === 0 ? Math.floor(next() * (MAX_TS_MS + 1)) : at('2026-01-01T00:00:00Z') + Math.floor(next() * 365 * 24 * H);
       const day = localDayOf(ms, 'UTC');
       if (day !== utcDay(ms) || calendar.dayOf(ms) !== day || hourIndex(ms, dayBounds(day, 'UTC')) !== utcHour(ms)) wrong.push(ms);
@@ -239,7 +245,7 @@ describe('against the independent computation of test/support/zoned-reference.ts
       if (ours.startMs !== theirs.start || ours.endMs !== theirs.end || ours.startIso !== theirs.day_start || ours.endIso !== theirs.day_end) wrong.push(zone);
     }
     expect(wrong).toEqual([]);
-  });
+  }, 30_000); // ~1.5 s on a quiet machine; the shared one can be several times slower
 });
 
 describe('the day before the first day any contract instant can have', () => {
@@ -279,8 +285,10 @@ describe('the cached calendar', () => {
     }
   });
 
-  it('gives day 10000-01-01 to the last contract instant at +14 (ingest must refuse it)', () => {
+  it('gives day 10000-01-01 to the last contract instants east of UTC (ingest must refuse them)', () => {
     expect(localDayOf(MAX_TS_MS, 'Pacific/Kiritimati')).toBe('10000-01-01');
+    expect(localDayOf(MAX_TS_MS, 'Europe/Berlin')).toBe('10000-01-01');
+    expect(localDayOf(MAX_TS_MS, 'America/Los_Angeles')).toBe('9999-12-31');
     expect(isDay('10000-01-01')).toBe(false);
   });
 });
