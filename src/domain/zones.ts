@@ -545,7 +545,8 @@ export function createMerchantCalendar(history: ZoneHistory): MerchantCalendar {
     boundaries[k] = later;
   }
   const segments: Segment[] = raw.map((s, k) => ({ ...s, boundary: boundaries[k] ?? -Infinity }));
-  const only = segments.length === 1 ? segments[0] : undefined;
+  const last = segments[segments.length - 1];
+  if (last === undefined) throw new StagelineError('INTERNAL', 'merchant calendar without segments');
 
   /** start(D) per the rule above. */
   const startOf = (day: string): number => {
@@ -570,8 +571,9 @@ export function createMerchantCalendar(history: ZoneHistory): MerchantCalendar {
   return {
     history,
     dayOf(ms: number): string {
-      if (only !== undefined) return only.calendar.dayOf(ms);
-      // Last-hit segment first: switches are rare, so nearly every event stays in its segment.
+      // Nearly every event is in the current zone (the last segment, which has no last day).
+      if (ms >= last.boundary) return last.calendar.dayOf(ms);
+      // Otherwise the last-hit segment first: a backfill stays in one segment.
       let seg = segments[hit];
       if (seg === undefined || ms < seg.boundary || ms >= (segments[hit + 1]?.boundary ?? Infinity)) {
         hit = segmentIndexOf(ms);
