@@ -8,13 +8,16 @@
  * real day's rows, topics and consumer groups are never touched.
  */
 import type { App } from '../src/app.js';
-import { rawBucketPrefix, sessionRowKey, productRowKey, summaryRowKey } from '../src/domain/rowkey.js';
+import { rawBucketPrefix, productRowKey, summaryRowKey } from '../src/domain/rowkey.js';
 import type { Row } from '../src/adapters/hbase.js';
 import { createConsumer } from '../src/adapters/kafka.js';
 import { decodeAs, encode, fromAvroPartial, fromBatchEvent, toAvroPartial, toBatchEvent } from '../schemas/index.js';
 import { VisitorBatcher, batchId, type BatchOut } from '../stages/split/logic.js';
 import { transformBatch } from '../stages/transform/logic.js';
-import { canonicalJson, summarize } from '../stages/summarize/logic.js';
+import { canonicalJson } from '../stages/summarize/logic.js';
+import { sessionRow } from '../stages/transform/wiring.js';
+import { addInto, emptyPartial, finalizeSummary, utcFrame } from '../src/domain/aggregate.js';
+import { batchShape } from '../src/master/master.js';
 import { EpochCache, OffsetRecorder } from '../src/ledger/checkpoints.js';
 import type { SourceMessage } from '../src/runtime/stage-runtime.js';
 import { merchantsOfDay } from './direct.js';
@@ -65,9 +68,9 @@ async function setupScratchDay(app: App, merchants: string[]): Promise<void> {
   for (const t of ['runs', 'chunk_ledger', 'merchant_days', 'partials', 'run_offsets']) await db.execute(`DELETE FROM ${t} WHERE day = ?`, [SCRATCH_DAY]);
   await db.execute("INSERT INTO runs (day, epoch, run_id, state) VALUES (?, 1, 'bench-scratch', 'running')", [SCRATCH_DAY]);
   for (const m of merchants) {
-    // Sealed with a huge batch count: the ledger never reconciles, so each partial pays the full
-    // "not complete yet" path, as all but the last partial of a merchant-day do in the pipeline.
-    await db.execute('INSERT INTO chunk_ledger (day, epoch, chunk_id, merchant_id, bucket_lo, bucket_hi, rows_read, valid, invalid, batches, sealed_at) VALUES (?, 1, ?, ?, 0, 64, 0, 0, 0, 1000000000, NOW(3))', [SCRATCH_DAY, SCRATCH_CHUNK, m]);
+    // Not sealed: each partial pays the "stored, waiting for the seal" path, as most partials of a
+    // merchant-day do in the pipeline (transform runs ahead of split's seal).
+    await db.execute('INSERT INTO chunk_ledger (day, epoch, chunk_id, merchant_id, bucket_lo, bucket_hi) VALUES (?, 1, ?, ?, 0, 64)', [SCRATCH_DAY, SCRATCH_CHUNK, m]);
     await db.execute('INSERT INTO merchant_days (day, epoch, merchant_id, chunks, est_rows) VALUES (?, 1, ?, 1, 0)', [SCRATCH_DAY, m]);
   }
 }
@@ -117,20 +120,18 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
     });
     events += rows.length;
     const outs = await clock.time('validate', () => {
-      const b = new VisitorBatcher(merchant_id, day, app.cfg.pipeline.batchVisitors);
+      const b = new VisitorBatcher(merchant_id, day, batchShape(1_048_588, app.cfg.pipeline.batchVisitors));
       const o: BatchOut[] = [];
-      for (const r of rows) {
-        const x = b.push(r);
-        if (x) o.push(x);
-      }
+      for (const r of rows) o.push(...b.push(r));
       o.push(...b.finish());
       return o;
     });
-    for (const b of outs) {
-      const id = batchId(SCRATCH_CHUNK, merchant_id, b.seq);
+    for (const [seq, b] of outs.entries()) {
+      const id = batchId(SCRATCH_CHUNK, merchant_id, b.key);
       const value = await clock.time('avroEncodeBatch', () => encode('VisitorBatch', {
-        day: SCRATCH_DAY, epoch: 1, run_id: 'bench', chunk_id: SCRATCH_CHUNK, batch_id: id, merchant_id, seq: b.seq,
-        visitors: b.visitors.map((v) => ({ visitor_id: v.visitor_id, events: v.events.map(toBatchEvent) })),
+        day: SCRATCH_DAY, epoch: 1, run_id: 'bench', chunk_id: SCRATCH_CHUNK, batch_id: id, merchant_id, seq,
+        visitors: b.visitors.map((v) => ({ ...v, events: v.events.map(toBatchEvent) })),
+        day_start: Date.parse(`${day}T00:00:00Z`), hours: 24,
       }));
       batches++;
       batchBytes += value.length;
@@ -143,11 +144,11 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
       });
       const batch = await clock.time('avroDecodeBatch', () => {
         const v = decodeAs('VisitorBatch', value);
-        return { ...v, visitors: v.visitors.map((x) => ({ visitor_id: x.visitor_id, events: x.events.map((e) => fromBatchEvent(x.visitor_id, e)) })) };
+        return { ...v, frame: utcFrame(day), visitors: v.visitors.map((x) => ({ ...x, events: x.events.map((e) => fromBatchEvent(x.visitor_id, e)) })) };
       });
       const { partial, sessions: recs } = await clock.time('aggregate', () => transformBatch(batch));
       sessions += recs.length;
-      sessionRows = await clock.time('sessionsJson', () => recs.map((s) => ({ key: sessionRowKey(s.merchant_id, SCRATCH_DAY, s.visitor_id, s.index), cells: [{ family: 's', qualifier: Buffer.from('d'), value: Buffer.from(JSON.stringify(s)) }] })));
+      sessionRows = await clock.time('sessionsJson', () => recs.map((s) => sessionRow({ ...s, day: SCRATCH_DAY }, 1)));
       await clock.time('sessionsPut', () => hbase.putMany(app.tables.sessions, sessionRows));
       if (allSessionRows.length < 200_000) allSessionRows.push(...sessionRows);
       const pv = await clock.time('avroEncodePartial', () => encode('PartialRecord', { day: SCRATCH_DAY, epoch: 1, run_id: 'bench', chunk_id: SCRATCH_CHUNK, batch_id: id, merchant_id, partial: toAvroPartial(partial) }));
@@ -165,13 +166,13 @@ export async function runMicro(app: App, day: string, maxEvents: number, scratch
     }
     // summarize, once per merchant-day: read back every partial, merge, write summary + products
     await clock.time('summarizeFinish', async () => {
-      const got = await ledger.merchantDays.partialPayloads(SCRATCH_DAY, 1, merchant_id);
-      const partials = got.map((p) => fromAvroPartial(decodeAs('PartialRecord', p).partial));
-      const summary = summarize(merchant_id, SCRATCH_DAY, partials, 0);
-      const products = new Map<string, unknown>();
-      for (const p of partials) for (const [pid, s] of Object.entries(p.products)) products.set(pid, s);
-      await hbase.putMany(app.tables.products, [...products].map(([pid, s]) => ({ key: productRowKey(SCRATCH_DAY, merchant_id, pid), cells: [{ family: 'p', qualifier: Buffer.from('d'), value: Buffer.from(JSON.stringify(s)) }] })));
-      await hbase.put(app.tables.summaries, { key: summaryRowKey(SCRATCH_DAY, merchant_id), cells: [{ family: 's', qualifier: Buffer.from('json'), value: Buffer.from(canonicalJson(summary)) }] });
+      // The same reads as summarize (partials of its sealed batches, a page at a time), merged linearly.
+      const merged = emptyPartial();
+      const payloads = await app.db().query<{ payload: Buffer }>('SELECT payload FROM partials WHERE day = ? AND epoch = 1 AND merchant_id = ? ORDER BY batch_id', [SCRATCH_DAY, merchant_id]);
+      for (const p of payloads) addInto(merged, fromAvroPartial(decodeAs('PartialRecord', p.payload).partial));
+      const summary = finalizeSummary(merchant_id, SCRATCH_DAY, merged, 0);
+      await hbase.putMany(app.tables.products, Object.entries(merged.products).map(([pid, s]) => ({ key: productRowKey(SCRATCH_DAY, merchant_id, 1, pid), cells: [{ family: 'p', qualifier: Buffer.from('d'), value: Buffer.from(JSON.stringify(s)) }] })));
+      await hbase.put(app.tables.summaries, { key: summaryRowKey(SCRATCH_DAY, merchant_id, 1), cells: [{ family: 's', qualifier: Buffer.from('json'), value: Buffer.from(canonicalJson(summary)) }] });
       await ledger.merchantDays.markDone(SCRATCH_DAY, 1, merchant_id, summary.events, 0);
     });
   }

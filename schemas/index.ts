@@ -20,7 +20,7 @@ import avro from 'avsc';
 import type { Type as AvroType } from 'avsc';
 import { StagelineError, errorMessage } from '../src/errors.js';
 import { projectPath } from '../src/paths.js';
-import type { EventType, OrderItem, PartialAggregate, ProductStats, ValidEvent } from '../src/domain/types.js';
+import type { AnnotatedEvent, EventType, OrderItem, PartialAggregate, ProductStats, SessionPiece, ValidEvent } from '../src/domain/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Message shapes (what avsc reads and writes; nullable Avro fields are `null`, never absent)
@@ -54,11 +54,20 @@ export interface BatchEvent {
   order_id: string | null;
   order_total_cents: number | null;
   items: OrderItem[] | null;
+  /** session index within the visitor's day; -1 from a v2 writer (whole visitor, not annotated) */
+  session: number;
+  /** the kept purchase of its order */
+  kept: boolean;
 }
 
 export interface BatchVisitor {
   visitor_id: string;
   events: BatchEvent[];
+  /** 0-based fragment of the visitor's events, of `fragments` */
+  fragment: number;
+  fragments: number;
+  first_open: boolean;
+  last_open: boolean;
 }
 
 export interface VisitorBatch {
@@ -71,6 +80,10 @@ export interface VisitorBatch {
   /** 0-based position of the batch within its (chunk, merchant); 0 when written by a v1 producer */
   seq: number;
   visitors: BatchVisitor[];
+  /** first instant of the merchant-day, epoch ms; -1 from a v2 writer (UTC midnight) */
+  day_start: number;
+  /** elapsed hours of the merchant-day */
+  hours: number;
 }
 
 export interface ProductStatsRow extends ProductStats {
@@ -80,6 +93,7 @@ export interface ProductStatsRow extends ProductStats {
 /** PartialAggregate as Avro carries it: products as rows sorted by product_id. */
 export interface AvroPartialAggregate extends Omit<PartialAggregate, 'products'> {
   products: ProductStatsRow[];
+  session_pieces: SessionPiece[];
 }
 
 export interface PartialRecord {
@@ -102,6 +116,8 @@ export interface ChunkSealed {
   valid: number;
   invalid: number;
   batches: number;
+  /** sha256 over the sealed batch ids and their events; empty from a v1 writer */
+  digest: Buffer;
 }
 
 export interface DeadLetter {
@@ -113,10 +129,14 @@ export interface DeadLetter {
   key: Buffer | null;
   error_code: string;
   error: string;
-  /** the original message value */
+  /** the original message value, or its first bytes when payload_truncated */
   payload: Buffer;
   /** epoch milliseconds */
   failed_at: number;
+  /** length of the original value; -1 from a v1 writer */
+  payload_bytes: number;
+  payload_sha256: Buffer;
+  payload_truncated: boolean;
 }
 
 export type MessageName = 'ChunkTask' | 'VisitorBatch' | 'PartialRecord' | 'ChunkSealed' | 'DeadLetter';
@@ -385,7 +405,7 @@ export function toAvroPartial(p: PartialAggregate): AvroPartialAggregate {
     revenue_cents: s.revenue_cents,
   }));
   products.sort(byProductId);
-  return { ...p, products };
+  return { ...p, products, session_pieces: p.session_pieces.map((x) => ({ ...x })) };
 }
 
 export function fromAvroPartial(a: AvroPartialAggregate): PartialAggregate {
@@ -412,10 +432,11 @@ export function fromAvroPartial(a: AvroPartialAggregate): PartialAggregate {
     hourly_events: [...a.hourly_events],
     hourly_revenue_cents: [...a.hourly_revenue_cents],
     products,
+    session_pieces: a.session_pieces.map((x) => ({ ...x })),
   };
 }
 
-export function toBatchEvent(e: ValidEvent): BatchEvent {
+export function toBatchEvent(e: ValidEvent | AnnotatedEvent): BatchEvent {
   return {
     event_id: e.event_id,
     ts: e.ts,
@@ -426,11 +447,13 @@ export function toBatchEvent(e: ValidEvent): BatchEvent {
     order_id: e.order_id ?? null,
     order_total_cents: e.order_total_cents ?? null,
     items: e.items === undefined ? null : e.items.map((i) => ({ product_id: i.product_id, quantity: i.quantity, price_cents: i.price_cents })),
+    session: 'session' in e ? e.session : -1,
+    kept: 'kept' in e ? e.kept : false,
   };
 }
 
-export function fromBatchEvent(visitorId: string, e: BatchEvent): ValidEvent {
-  const out: ValidEvent = { event_id: e.event_id, visitor_id: visitorId, ts: e.ts, type: e.type };
+export function fromBatchEvent(visitorId: string, e: BatchEvent): AnnotatedEvent {
+  const out: AnnotatedEvent = { event_id: e.event_id, visitor_id: visitorId, ts: e.ts, type: e.type, session: e.session, kept: e.kept };
   if (e.product_id !== null) out.product_id = e.product_id;
   if (e.quantity !== null) out.quantity = e.quantity;
   if (e.price_cents !== null) out.price_cents = e.price_cents;

@@ -51,6 +51,18 @@ export interface PipelineConfig {
   maxRepublish: number;
   /** master re-spawns after a crash @defaultValue 5 */
   masterRestarts: number;
+  /** seconds of the master's lease on a day @defaultValue 30 */
+  leaseSec: number;
+  /** days before yesterday whose late data nightly re-runs @defaultValue 7 */
+  lateLookbackDays: number;
+  /** a merchant-day is due this many minutes after its local day ended */
+  dayGraceMin: number;
+  /** share of the trailing 7-day median below which a day is refused @defaultValue 0.2 */
+  minDayFraction: number;
+  /** days `purge` keeps quarantine, refusals and dead letters @defaultValue 90 */
+  quarantineRetentionDays: number;
+  /** TTL of session rows @defaultValue 90 */
+  sessionsTtlDays: number;
   /** messages a stage process works on at once, across its partitions @defaultValue 4 */
   concurrency: number;
   /** floor of the adaptive concurrency (src/runtime/controller.ts) @defaultValue 1 */
@@ -77,6 +89,8 @@ export interface Config {
   topologyFile: string;
   /** fault injection for the crash tests: the master sleeps this long after each such checkpoint */
   faultPause?: { checkpoint: string; ms: number };
+  /** dead-letter tests: this stage refuses the messages of chunks whose id contains `chunk` */
+  faultPoison?: { stage: string; chunk: string };
 }
 
 /**
@@ -136,9 +150,16 @@ export const SETTINGS = [
   { env: 'STAGELINE_STUCK_AFTER_SEC', spec: { type: 'int', default: 120, min: 1, max: 86400 }, doc: 'no progress for this long: the master re-publishes the chunk' },
   { env: 'STAGELINE_MAX_REPUBLISH', spec: { type: 'int', default: 3, min: 0, max: 100 }, doc: 're-publications before the run is marked failed' },
   { env: 'STAGELINE_MASTER_RESTARTS', spec: { type: 'int', default: 5, min: 0, max: 100 }, doc: 'master re-spawns after a crash' },
+  { env: 'STAGELINE_DAY_GRACE_MIN', spec: { type: 'int', default: 60, min: 0, max: 525600 }, doc: 'a merchant-day is due (planned by nightly) this many minutes after its day ended in the merchant\'s zone' },
+  { env: 'STAGELINE_LATE_LOOKBACK_DAYS', spec: { type: 'int', default: 7, min: 0, max: 366 }, doc: 'nightly without --day also re-runs the late data of this many days before yesterday' },
+  { env: 'STAGELINE_MIN_DAY_FRACTION', spec: { type: 'string', default: '0.2' }, doc: 'a day with fewer rows than this share of the trailing 7-day median (or none) is refused (exit 5) unless --allow-small-day' },
+  { env: 'STAGELINE_QUARANTINE_RETENTION_DAYS', spec: { type: 'int', default: 90, min: 1, max: 3650 }, doc: '`purge` keeps quarantined events, ingest refusals and dead letters this many days' },
+  { env: 'STAGELINE_SESSIONS_TTL_DAYS', spec: { type: 'int', default: 90, min: 1, max: 3650 }, doc: 'time to live of the sessions table\'s rows (set by provisioning)' },
+  { env: 'STAGELINE_LEASE_SEC', spec: { type: 'int', default: 30, min: 2, max: 3600 }, doc: 'the master\'s lease on a day; renewed every third of it, and a dead holder\'s lease lapses after it' },
   { env: 'STAGELINE_METRICS_PORT', flag: 'metrics-port', spec: { type: 'int', default: 0, min: 0, max: 65535 }, doc: 'Prometheus metrics on 127.0.0.1:port (0: off; nightly gives its children port+1, +2, …)' },
   { env: 'STAGELINE_TOPOLOGY', spec: { type: 'string' }, shownDefault: 'topology/topology.json', doc: 'stage graph, buckets and partition counts' },
-  { env: 'STAGELINE_FAULT_PAUSE', spec: { type: 'string' }, doc: 'crash tests only: `<checkpoint>:<ms>` makes the master pause after acquired, planned, published-part, published' },
+  { env: 'STAGELINE_FAULT_PAUSE', spec: { type: 'string' }, doc: 'crash tests only: `<checkpoint>:<ms>` pauses the master after acquired, planned, published-part, published; split after a range\'s batches are out, before its seal (split-range); summarize in the middle of a merge (summarize-merge)' },
+  { env: 'STAGELINE_FAULT_POISON', spec: { type: 'string' }, doc: 'dead-letter tests only: `<stage>:<text>` makes that stage refuse (not retry) every message whose chunk id contains the text' },
   { env: 'STAGELINE_LOG_LEVEL', flag: 'log-level', spec: { type: 'enum', default: 'info', values: LOG_LEVELS }, doc: 'pino level' },
   { env: 'STAGELINE_LOG_FORMAT', spec: { type: 'enum', default: 'auto', values: ['auto', 'json', 'pretty'] }, doc: 'json, pretty, or auto (pretty on a terminal)' },
 ] as const satisfies readonly Setting[];
@@ -212,6 +233,12 @@ function reader(env: NodeJS.ProcessEnv, flags: Flags) {
       return v;
     },
   };
+}
+
+function fraction(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new StagelineError('CONFIG_INVALID', `${name} must be a number in 0..1, got "${raw}"`);
+  return n;
 }
 
 const readPem = (path: string | undefined): string | undefined => (path ? readFileSync(path, 'utf8') : undefined);
@@ -295,6 +322,12 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     stuckAfterSec: r.int('STAGELINE_STUCK_AFTER_SEC'),
     maxRepublish: r.int('STAGELINE_MAX_REPUBLISH'),
     masterRestarts: r.int('STAGELINE_MASTER_RESTARTS'),
+    leaseSec: r.int('STAGELINE_LEASE_SEC'),
+    lateLookbackDays: r.int('STAGELINE_LATE_LOOKBACK_DAYS'),
+    dayGraceMin: r.int('STAGELINE_DAY_GRACE_MIN'),
+    minDayFraction: fraction('STAGELINE_MIN_DAY_FRACTION', r.str('STAGELINE_MIN_DAY_FRACTION')!),
+    quarantineRetentionDays: r.int('STAGELINE_QUARANTINE_RETENTION_DAYS'),
+    sessionsTtlDays: r.int('STAGELINE_SESSIONS_TTL_DAYS'),
     concurrency: r.int('STAGELINE_CONCURRENCY'),
     concurrencyMin: r.int('STAGELINE_CONCURRENCY_MIN'),
     concurrencyMax: r.int('STAGELINE_CONCURRENCY_MAX'),
@@ -322,6 +355,12 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     const m = /^([a-z-]+):(\d+)$/.exec(pause);
     if (!m) throw new StagelineError('CONFIG_INVALID', 'STAGELINE_FAULT_PAUSE must be <checkpoint>:<ms>, e.g. planned:5000');
     cfg.faultPause = { checkpoint: m[1]!, ms: Number(m[2]) };
+  }
+  const poison = r.str('STAGELINE_FAULT_POISON');
+  if (poison) {
+    const m = /^([a-z]+):(.+)$/.exec(poison);
+    if (!m) throw new StagelineError('CONFIG_INVALID', 'STAGELINE_FAULT_POISON must be <stage>:<chunk id text>, e.g. transform:c0002');
+    cfg.faultPoison = { stage: m[1]!, chunk: m[2]! };
   }
   return deepFreeze(cfg);
 }

@@ -24,6 +24,8 @@ export function createRegistry(defaultLabels: Record<string, string>): Registry 
 export interface StageMetrics extends RuntimeObserver {
   /** domain events inside the handled messages (rows scanned, visitor events, partial events) */
   events(n: number): void;
+  /** a message of a superseded epoch, dropped */
+  dropped(): void;
 }
 
 export function stageObserver(registry: Registry, stage: string): StageMetrics {
@@ -38,9 +40,10 @@ export function stageObserver(registry: Registry, stage: string): StageMetrics {
   const deadLetters = new Counter({ name: 'stageline_stage_dead_letters_total', help: 'messages sent to the dead-letter topic', labelNames: ['stage', 'code'], registers: reg });
   const retries = new Counter({ name: 'stageline_stage_retries_total', help: 'handler retries after retryable errors', labelNames: ['stage'], registers: reg });
   const concurrency = new Gauge({ name: 'stageline_stage_concurrency', help: 'current adaptive concurrency limit', labelNames: ['stage'], registers: reg });
+  const dropped = new Counter({ name: 'stageline_stage_superseded_dropped_total', help: 'messages of a superseded epoch dropped without processing', labelNames: ['stage'], registers: reg });
   const s = { stage };
   // Zeros up front: a series that appears only with its first event reads as "no data" on a dashboard.
-  for (const c of [handled, events, retries]) c.inc(s, 0);
+  for (const c of [handled, events, retries, dropped]) c.inc(s, 0);
   for (const g of [inFlight, inFlightBytes, paused]) g.set(s, 0);
   latency.zero(s);
   return {
@@ -58,6 +61,7 @@ export function stageObserver(registry: Registry, stage: string): StageMetrics {
     lag(topic, partition, n) { lag.set({ stage, topic, partition: String(partition) }, n); },
     concurrency(limit) { concurrency.set(s, limit); },
     events(n) { if (n > 0) events.inc(s, n); },
+    dropped() { dropped.inc(s); },
   };
 }
 
@@ -168,9 +172,9 @@ export function dayStartSeconds(day: string): number {
 
 export interface MasterRunMetrics {
   /**
-   * Rows stored after their merchant-day was planned and not yet run again, per day (days with
-   * none may be left out: every call replaces the whole set). Feed it from a query of raw_buckets
-   * against merchant_days.est_rows of each day's current epoch.
+   * Rows stored after their merchant-day was planned and not yet run again, per day: every call
+   * replaces the whole set. The master feeds it from the ledger's late-data marks of the days
+   * nightly would catch up (its lookback), its own day always present (0 when it has none).
    */
   lateRowsWaiting(byDay: ReadonlyMap<string, number>): void;
 }
@@ -191,7 +195,7 @@ export function masterRunObserver(registry: Registry): MasterRunMetrics & Master
     lateRowsWaiting(byDay) {
       // Replace, not merge: a day that was rerun must drop out, not linger at its last value.
       late.reset();
-      for (const [d, rows] of byDay) if (rows > 0) late.set({ day: d }, rows);
+      for (const [d, rows] of byDay) late.set({ day: d }, rows);
     },
   };
 }

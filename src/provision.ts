@@ -57,3 +57,9 @@ export async function provision(app: App, hbaseAdmin: HBaseProvisioner): Promise
   const topics = await provisionKafka(app);
   return { migrations, topicsCreated: topics.created, topicsRaised: topics.raised, tables: specs.map((s) => s.name) };
 }
+
+/** The smallest message limit of the pipeline's topics, read from the brokers (never assumed). */
+export async function topicsMessageLimit(app: App): Promise<number> {
+  const admin = await app.admin();
+  return admin.maxMessageBytes(Object.keys(app.topology.topics).map((k) => topicName(app.cfg.namespace, k)));
+}

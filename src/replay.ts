@@ -15,13 +15,16 @@
 import type { App } from './app.js';
 import { StagelineError } from './errors.js';
 import { groupName, topicName } from '../topology/index.js';
-import { STAGES, type StageName } from '../stages/index.js';
+import { STAGES, isStageName, type StageName } from '../stages/index.js';
+import type { EpochMeta } from './ledger/types.js';
 
 export interface ReplayPlan {
   day: string;
   fromEpoch: number;
   toEpoch: number;
   fromStage: StageName;
+  /** the epoch the messages on the from-stage's input topic carry */
+  sourceEpoch: number;
   group: string;
   topic: string;
   partitions: Array<{ partition: number; first: string; last: string }>;
@@ -37,8 +40,41 @@ export async function planReplay(app: App, day: string, fromStage: StageName): P
   const topic = topicName(app.cfg.namespace, app.topology.stages[fromStage]!.input);
   const partitions = await ledger.offsets.of(day, run.epoch, topic);
   if (partitions.length === 0) throw new StagelineError('NOT_FOUND', `no recorded offsets of ${topic} for ${day} epoch ${run.epoch}: the run never reached ${fromStage}`);
+  const gone = pastRetention(partitions, await (await app.admin()).topicOffsets(topic));
+  if (gone.length > 0) {
+    throw new StagelineError('CONFLICT', `the messages of ${day} on ${topic} are past Kafka's retention (${gone.map((g) => `partition ${g.partition}: first offset ${g.first}, earliest kept ${g.low}`).join('; ')}): they cannot be replayed. Recompute the day from its raw rows instead: \`stageline nightly --day ${day} --rerun\``);
+  }
   const chunks = (await ledger.plan.chunks(day, run.epoch)).map((c) => c.chunk_id);
-  return { day, fromEpoch: run.epoch, toEpoch: run.epoch + 1, fromStage, group: groupName(app.cfg.namespace, fromStage), topic, partitions, chunks, merchantDays: run.merchant_days };
+  const sourceEpoch = await sourceEpochOf(fromStage, run.epoch, (e) => ledger.plan.meta(day, e));
+  return { day, fromEpoch: run.epoch, toEpoch: run.epoch + 1, fromStage, sourceEpoch, group: groupName(app.cfg.namespace, fromStage), topic, partitions, chunks, merchantDays: run.merchant_days };
+}
+
+/**
+ * The partitions whose recorded first offset Kafka no longer holds (retention deleted the segment
+ * it was in): resetting there would silently start at a later offset and lose messages. Pure.
+ */
+export function pastRetention(recorded: ReadonlyArray<{ partition: number; first: string }>, kept: ReadonlyArray<{ partition: number; low: string }>): Array<{ partition: number; first: string; low: string }> {
+  const low = new Map(kept.map((k) => [k.partition, k.low]));
+  return recorded.flatMap((r) => {
+    const l = low.get(r.partition);
+    if (l === undefined) return [{ partition: r.partition, first: r.first, low: 'none (partition missing)' }];
+    return BigInt(r.first) < BigInt(l) ? [{ partition: r.partition, first: r.first, low: l }] : [];
+  });
+}
+
+/**
+ * Which epoch the messages on `stage`'s input topic carry in epoch `epoch`. A full epoch produced
+ * them all. A replay from stage R produced (re-tagged) only the outputs of R and the stages after
+ * it: a stage at or before R reads what the epoch before it read.
+ */
+export async function sourceEpochOf(stage: StageName, epoch: number, meta: (epoch: number) => Promise<EpochMeta | undefined>): Promise<number> {
+  for (let e = epoch; e > 1; e--) {
+    const m = await meta(e);
+    if (m?.kind !== 'replay' || m.fromStage === undefined || !isStageName(m.fromStage)) return e;
+    if (STAGES.indexOf(stage) > STAGES.indexOf(m.fromStage)) return e;
+    if (stage === m.fromStage && m.sourceEpoch !== undefined) return m.sourceEpoch;
+  }
+  return 1;
 }
 
 /** Refuses while the group has live members, naming them. */
@@ -53,7 +89,7 @@ export async function assertGroupIdle(app: App, group: string): Promise<void> {
 /** Copies the plan into the new epoch and opens it; one transaction, so a crash leaves either epoch whole. */
 export async function startReplayEpoch(app: App, p: ReplayPlan): Promise<void> {
   const opened = await app.ledger().runs.openReplayEpoch({
-    day: p.day, fromEpoch: p.fromEpoch, toEpoch: p.toEpoch, fromStage: p.fromStage, keepSplit: STAGES.indexOf(p.fromStage) > 0, topic: p.topic,
+    day: p.day, fromEpoch: p.fromEpoch, toEpoch: p.toEpoch, fromStage: p.fromStage, keepSplit: STAGES.indexOf(p.fromStage) > 0, topic: p.topic, sourceEpoch: p.sourceEpoch,
   });
   if (!opened) throw new StagelineError('CONFLICT', `day ${p.day} changed epoch while preparing the replay; run it again`);
 }
@@ -70,5 +106,6 @@ export function describeReplay(p: ReplayPlan): string {
     ...p.partitions.map((x) => `    partition ${x.partition}: offsets ${x.first}..${x.last} (reset to ${x.first})`),
     `  chunks (${p.chunks.length}): ${p.chunks.length > 8 ? `${p.chunks.slice(0, 8).join(', ')}, …` : p.chunks.join(', ')}`,
     `  merchant-days to summarize again: ${p.merchantDays}`,
+    `  ${p.fromStage} takes the epoch-${p.sourceEpoch} messages on ${p.topic} as epoch ${p.toEpoch}'s; older messages elsewhere are dropped`,
   ].join('\n');
 }

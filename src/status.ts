@@ -38,6 +38,8 @@ export interface StageStatus {
   replicas_reporting: number;
   partitions: number;
   dead_letters: number;
+  /** messages of a superseded epoch this stage dropped (for the day) */
+  dropped: number;
   /** work waiting longer than STAGELINE_STUCK_AFTER_SEC: unsplit chunks, unfinished merchant-days */
   stuck: number;
   handle_ms: number;
@@ -59,6 +61,13 @@ export interface RunStatus {
   merchant_days: { planned: number; done: number };
   stages: StageStatus[];
   dead_letters: number;
+  /** partials refused: their batch id was not in the sealed set (another split's batches) */
+  refused_partials: number;
+  /** split conflicts (a re-seal disagreed: the run fails) and ranges that did not seal, with why */
+  conflicts: Array<{ chunk_id: string; merchant_id: string; detail: string }>;
+  errors: Array<{ chunk_id: string; merchant_id: string; error: string }>;
+  /** every day with late data waiting for a re-run (nightly picks up those within its lookback) */
+  late_data: Array<{ day: string; merchant_days: number; rows: number }>;
   eta_sec: number | null;
   bottleneck: { stage: StageName; lag: number; replicas: number | null; message: string } | null;
   generated_at: string;
@@ -75,6 +84,11 @@ export interface StatusInput {
   merchantDays: { done: number; stuck: number };
   work: Partial<Record<StageName, { messages: number; events: number; replicas: number; queued_ms: number; handle_ms: number; write_ms: number; first_at: number; last_at: number }>>;
   deadLetters: Partial<Record<StageName, number>>;
+  dropped?: Partial<Record<StageName, number>>;
+  refusedPartials?: number;
+  conflicts?: RunStatus['conflicts'];
+  errors?: RunStatus['errors'];
+  lateData?: RunStatus['late_data'];
   kafka: Partial<Record<StageName, { lag: number; members: number }>>;
   partitions: Record<StageName, number>;
   inputs: Record<StageName, string>;
@@ -128,6 +142,7 @@ export function buildStatus(i: StatusInput): RunStatus {
       replicas_reporting: w?.replicas ?? 0,
       partitions: i.partitions[stage],
       dead_letters: i.deadLetters[stage] ?? 0,
+      dropped: i.dropped?.[stage] ?? 0,
       stuck,
       handle_ms: w?.handle_ms ?? 0,
       write_ms: w?.write_ms ?? 0,
@@ -148,6 +163,10 @@ export function buildStatus(i: StatusInput): RunStatus {
     merchant_days: { planned: r.merchant_days, done: i.merchantDays.done },
     stages,
     dead_letters: Object.values(i.deadLetters).reduce((a, b) => a + (b ?? 0), 0),
+    refused_partials: i.refusedPartials ?? 0,
+    conflicts: i.conflicts ?? [],
+    errors: i.errors ?? [],
+    late_data: i.lateData ?? [],
     eta_sec: eta(i, stages),
     bottleneck: r.state === 'running' ? bottleneck(stages) : null,
     generated_at: new Date(i.now).toISOString(),
@@ -221,6 +240,11 @@ export function renderStatus(st: RunStatus): string {
   const stuck = st.stages.filter((s) => s.stuck > 0).map((s) => `${s.stuck} ${s.stage === 'split' ? 'chunks waiting on split' : 'merchant-days waiting on summarize'}`);
   const eta = st.state === 'complete' ? 'done' : st.eta_sec === null ? 'unknown' : duration(st.eta_sec);
   lines.push(`  dead letters ${fmt(st.dead_letters)}  stuck: ${stuck.join(', ') || 'none'}  ETA ${eta}`);
+  const dropped = st.stages.filter((s) => s.dropped > 0).map((s) => `${s.stage} ${fmt(s.dropped)}`);
+  if (dropped.length > 0 || st.refused_partials > 0) lines.push(`  superseded messages dropped: ${dropped.join(', ') || 'none'}; partials refused (not in a seal): ${fmt(st.refused_partials)}`);
+  for (const c of st.conflicts) lines.push(`  ALARM split conflict ${c.chunk_id}/${c.merchant_id}: ${c.detail}`);
+  for (const e of st.errors) lines.push(`  not sealed ${e.chunk_id}/${e.merchant_id}: ${e.error}`);
+  if (st.late_data.length > 0) lines.push(`  late data waiting: ${st.late_data.map((d) => `${d.day} (${fmt(d.merchant_days)} merchant-days, ${fmt(d.rows)} rows)`).join(', ')}; \`stageline nightly\` re-runs them`);
   if (st.error) lines.push(`  error: ${st.error}`);
   if (st.bottleneck) lines.push(`  hint: ${st.bottleneck.message}`);
   else if (st.state === 'running') lines.push('  hint: every stage keeps up');
@@ -268,6 +292,10 @@ export function statusInput(app: App, p: RunProgress, kafka: StatusInput['kafka'
     merchantDays: { done: p.merchantDays.done, stuck: p.merchantDays.stuck },
     work: p.work as StatusInput['work'],
     deadLetters: p.deadLetters as StatusInput['deadLetters'],
+    dropped: p.dropped as StatusInput['deadLetters'],
+    refusedPartials: p.merchantDays.refusedPartials,
+    conflicts: p.conflicts,
+    errors: p.errors,
     kafka,
     partitions: Object.fromEntries(stages.map((s) => [s.name, app.topology.topics[s.input]!.partitions])) as Record<StageName, number>,
     inputs: Object.fromEntries(stages.map((s) => [s.name, s.input])) as Record<StageName, string>,
@@ -277,7 +305,8 @@ export function statusInput(app: App, p: RunProgress, kafka: StatusInput['kafka'
 export async function readStatusInput(app: App, day: string, now = Date.now()): Promise<StatusInput | undefined> {
   const p = await app.ledger().progress.read(day, app.cfg.pipeline.stuckAfterSec);
   if (!p) return undefined;
-  return statusInput(app, p, await readLag(app), now);
+  const late = (await app.ledger().late.days()).map((d) => ({ day: d.day, merchant_days: d.merchantDays, rows: d.rows }));
+  return { ...statusInput(app, p, await readLag(app), now), lateData: late };
 }
 
 /** Per stage group: uncommitted messages on its input topic and live members. Kafka away: left out (shown as "?"). */

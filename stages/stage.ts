@@ -17,8 +17,10 @@ export interface StageTopics {
 }
 
 export interface StageSettings {
-  /** visitors per batch emitted by split */
+  /** this replica's STAGELINE_BATCH_VISITORS: only the master's planning reads it; split cuts by the plan's shape */
   batchVisitors: number;
+  /** the topics' message limit in bytes: what a produced message must stay under (the dead-letter envelope) */
+  maxMessageBytes: number;
 }
 
 export interface StagePorts {
@@ -29,6 +31,8 @@ export interface StagePorts {
   topics: StageTopics;
   settings: StageSettings;
   log: Logger;
+  /** crash tests only: a named point where a handler may be made to pause (STAGELINE_FAULT_PAUSE) */
+  fault?: (point: string, context?: Record<string, unknown>) => Promise<void>;
 }
 
 /** Which chunk a decoded message works for; the runtime itself never looks inside messages. */
@@ -48,5 +52,11 @@ export interface StageModule<T> {
   units: { progress: string; lag: string };
   decode(value: Buffer): T;
   attribute(msg: T): Attribution | undefined;
-  create(ports: StagePorts): (msg: T, meta: SourceMessage) => Promise<void>;
+  /**
+   * The handler. It resolves 'dropped' for a message it did not process because a newer epoch
+   * holds its merchant-day (counted per stage: metrics, work reports, `status`).
+   */
+  create(ports: StagePorts): (msg: T, meta: SourceMessage) => Promise<HandleOutcome>;
 }
+
+export type HandleOutcome = void | 'dropped';

@@ -6,7 +6,7 @@
 import type * as tls from 'node:tls';
 import {
   Kafka, Partitioners, logLevel,
-  type Admin, type Consumer, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions, type TopicMessages,
+  type Admin, type ConfigResourceTypes, type Consumer, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions, type TopicMessages,
 } from 'kafkajs';
 import { StagelineError, errorMessage, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -176,6 +176,8 @@ export interface KafkaAdminPort {
   deleteTopics(topics: string[]): Promise<void>;
   /** Non-internal topics (internal ones start with `__`). */
   listTopics(): Promise<string[]>;
+  /** The smallest `max.message.bytes` among the topics: the largest message every one of them takes. */
+  maxMessageBytes(topics: string[]): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -316,6 +318,14 @@ export async function createAdmin(kafka: Kafka): Promise<KafkaAdminPort> {
     }),
 
     listTopics: () => wrap('listTopics', async () => (await admin.listTopics()).filter((t) => !t.startsWith('__')).sort()),
+
+    maxMessageBytes: (topics) => wrap('describeConfigs max.message.bytes', async () => {
+      // 2 is the protocol's TOPIC resource type (kafkajs' ConfigResourceTypes enum is not an ESM named export).
+      const res = await admin.describeConfigs({ includeSynonyms: false, resources: topics.map((name) => ({ type: 2 as ConfigResourceTypes, name, configNames: ['max.message.bytes'] })) });
+      const values = res.resources.flatMap((r) => r.configEntries.filter((e) => e.configName === 'max.message.bytes').map((e) => Number(e.configValue)));
+      if (values.length === 0 || values.some((v) => !Number.isFinite(v) || v <= 0)) throw new StagelineError('KAFKA_UNAVAILABLE', `no max.message.bytes for ${topics.join(', ')}`, { retryable: true });
+      return Math.min(...values);
+    }),
 
     close: () => admin.disconnect(),
   };

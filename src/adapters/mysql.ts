@@ -24,6 +24,8 @@ export interface Queryable {
 
 export interface Db extends Queryable {
   readonly database: string;
+  /** The server's max_allowed_packet in bytes (read once): multi-row statements are cut below it. */
+  maxPacketBytes(): Promise<number>;
   /** Runs fn in one transaction; the whole transaction is retried on deadlocks and lost connections. */
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   /** Runs fn on one connection without a transaction: for session state such as GET_LOCK. */
@@ -118,8 +120,10 @@ export function createDb(cfg: MysqlConfig, log: Logger, opts: DbOptions = {}): D
         throw wrapError(err);
       }
     }, { attempts, maxDelayMs: 5000, onRetry });
+  let maxPacket: Promise<number> | undefined;
   return {
     database: cfg.database,
+    maxPacketBytes: () => (maxPacket ??= retried(() => direct.query<{ p: number | string }>('SELECT @@max_allowed_packet AS p')).then((r) => Number(r[0]?.p ?? 4 * 1024 * 1024)).catch((err: unknown) => { maxPacket = undefined; throw err; })),
     query: (sql, params) => retried(() => direct.query(sql, params)),
     execute: (sql, params) => retried(() => direct.execute(sql, params)),
     tx: (fn) =>

@@ -12,6 +12,8 @@ import { StagelineError } from '../errors.js';
 import { sleep } from '../retry.js';
 import { createApp, type App } from '../app.js';
 import type { Command, CommandContext } from './types.js';
+import { withApp } from './with-app.js';
+import type { RunTrigger } from '../ledger/types.js';
 import { dayFlag, intFlag, str } from './flags.js';
 import { stackDown, stackOptions, stackStatus, stackUp } from '../stack/index.js';
 import { provision, provisionKafka, provisionMysql } from '../provision.js';
@@ -23,7 +25,10 @@ import { masterPorts } from '../master/wiring.js';
 import { runNightly } from '../master/supervisor.js';
 import { runStage } from '../worker/stage-process.js';
 import { serveMasterMetrics } from '../prometheus.js';
+import { merchantCalendars } from '../domain/due.js';
 import { statusCommand } from './status-command.js';
+import { backfillCommand, deadLettersCommand, purgeCommand } from './ops-commands.js';
+import { merchantsCommand } from './merchants-command.js';
 import { readReport, readRejects, formatReportTable } from '../report.js';
 import { STAGES, isStageName } from '../../stages/index.js';
 import { assertGroupIdle, describeReplay, planReplay, resetOffsets, startReplayEpoch } from '../replay.js';
@@ -43,15 +48,6 @@ function exitWithParent(onOrphaned: () => void): void {
     }
   }, 2000);
   timer.unref();
-}
-
-async function withApp<T>(ctx: CommandContext, fn: (app: App) => Promise<T>): Promise<T> {
-  const app = createApp(ctx.cfg, ctx.log);
-  try {
-    return await fn(app);
-  } finally {
-    await app.close();
-  }
 }
 
 const fmtMs = (ms: number) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
@@ -167,7 +163,7 @@ export const COMMANDS: Record<string, Command> = {
       if (!src) throw new StagelineError('INPUT_INVALID', 'usage: stageline ingest <file|->');
       const rejects = str(ctx.flags, 'rejects') ?? (src === '-' ? resolve(`ingest-rejects-${new Date().toISOString().replace(/[:.]/g, '-')}.ndjson`) : `${src}.rejects.ndjson`);
       const input = src === '-' ? process.stdin : createReadStream(src);
-      const summary = await withApp(ctx, (app) => runIngest(app, input, rejects, !ctx.flags.json && process.stderr.isTTY === true));
+      const summary = await withApp(ctx, (app) => runIngest(app, input, rejects, !ctx.flags.json && process.stderr.isTTY === true, src === '-' ? 'stdin' : resolve(src)));
       if (ctx.flags.json) out(JSON.stringify(summary));
       else printIngest(summary);
       return 0;
@@ -175,32 +171,67 @@ export const COMMANDS: Record<string, Command> = {
   },
   nightly: {
     summary: 'the nightly trigger: run (or resume) the master for a day, optionally with workers',
-    help: 'stageline nightly [--day D] [--with-workers N] [--rerun]\n  --day D           the day to run (default: yesterday, UTC)\n  --with-workers N  also run N replicas of each stage as child processes\n  --rerun           run a completed day again under a new epoch\n  The master is supervised: re-spawned with backoff if it dies. Exit 0 when the day is complete.',
-    options: { day: { type: 'string' }, 'with-workers': { type: 'string' }, rerun: { type: 'boolean' }, quiet: { type: 'boolean' } },
+    help: [
+      'stageline nightly [--day D] [--with-workers N] [--rerun] [--allow-small-day] [--as-of D] [--wait] [--json] [--quiet]',
+      '  --day D            the day to run. Without it: yesterday (UTC), then every earlier day within',
+      '                     STAGELINE_LATE_LOOKBACK_DAYS that has late data (rows stored after it was planned)',
+      '                     or merchant-days that were not due yet',
+      '  --wait             run each day until all its merchant-days are due and done (sleeps in between)',
+      '  --json             one JSON object per day when done: state, epoch, the merchant-days not due yet',
+      '  --with-workers N   also run N replicas of each stage as child processes',
+      '  --rerun            run a completed day again, whole, under a new epoch',
+      '  --allow-small-day  plan a day even with no rows, or fewer than STAGELINE_MIN_DAY_FRACTION of its usual',
+      '  --as-of D          take D as today when choosing yesterday (catching up after downtime)',
+      '  A complete day with late data re-runs only the merchant-days with late data, under a new epoch.',
+      '  Only due merchant-days are planned: the merchant\'s local day has ended, plus STAGELINE_DAY_GRACE_MIN.',
+      '  The others are listed as not due yet (exit 0); run nightly hourly from cron to complete each zone\'s day.',
+      '  The master is supervised: re-spawned with backoff if it dies. A lease left by a dead master is released',
+      '  (same host) or waited out. Exit 0 complete, 1 the master kept dying, 3 failed, 4 another live master',
+      '  holds the day, 5 the day looks wrong (no rows, or far fewer than usual), 130 interrupted.',
+    ].join('\n'),
+    options: { day: { type: 'string' }, 'with-workers': { type: 'string' }, rerun: { type: 'boolean' }, quiet: { type: 'boolean' }, 'allow-small-day': { type: 'boolean' }, 'as-of': { type: 'string' }, wait: { type: 'boolean' }, json: { type: 'boolean' } },
     async run(ctx) {
-      const day = dayFlag(ctx.flags, false);
-      const r = await runNightly(ctx, { day, workers: intFlag(ctx.flags, 'with-workers', 0), rerun: ctx.flags.rerun === true, quiet: ctx.flags.quiet === true });
-      return r;
+      const day = str(ctx.flags, 'day') !== undefined ? dayFlag(ctx.flags, true) : undefined;
+      const asOf = str(ctx.flags, 'as-of') !== undefined ? Date.parse(`${dayFlag({ day: str(ctx.flags, 'as-of') }, true)}T12:00:00Z`) : Date.now();
+      return runNightly(ctx, {
+        ...(day ? { day } : {}), now: asOf, workers: intFlag(ctx.flags, 'with-workers', 0), rerun: ctx.flags.rerun === true, quiet: ctx.flags.quiet === true,
+        allowSmallDay: ctx.flags['allow-small-day'] === true, wait: ctx.flags.wait === true, json: ctx.flags.json === true,
+      });
     },
   },
   master: {
     summary: '(internal) one master process for a day; `nightly` runs and supervises it',
-    help: 'stageline master --day D [--rerun]\n  Exit 0 complete, 3 failed (stuck), 4 another master holds the day.',
-    options: { day: { type: 'string' }, rerun: { type: 'boolean' }, 'exit-with-parent': { type: 'boolean' } },
+    help: 'stageline master --day D [--rerun | --late] [--trigger nightly|backfill|replay] [--allow-small-day]\n  Exit 0 complete, 3 failed (stuck or a split conflict), 4 another master holds the day, 5 the day looks wrong.',
+    options: { day: { type: 'string' }, rerun: { type: 'boolean' }, late: { type: 'boolean' }, trigger: { type: 'string' }, 'allow-small-day': { type: 'boolean' }, 'exit-with-parent': { type: 'boolean' } },
     async run(ctx) {
       const day = dayFlag(ctx.flags, true);
       if (ctx.flags['exit-with-parent']) exitWithParent(() => process.exit(1));
       const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
       return withApp(ctx, async (app) => {
         const metrics = await serveMasterMetrics(app);
+        // Late rows waiting, for the alert: polled apart from the run loop (a slow query must not delay it).
+        const since = new Date(Date.parse(`${day}T00:00:00Z`) - ctx.cfg.pipeline.lateLookbackDays * 86_400_000).toISOString().slice(0, 10);
+        const feedLate = async () => {
+          try {
+            const days = await app.ledger().late.days(since);
+            metrics.lateRowsWaiting(new Map([[day, 0], ...days.map((d): [string, number] => [d.day, d.rows])]));
+          } catch (e) {
+            ctx.log.warn({ err: e }, 'late-data gauge not updated');
+          }
+        };
+        await feedLate();
+        const lateTimer = setInterval(() => { void feedLate(); }, 15_000);
+        lateTimer.unref();
         try {
           const pause = ctx.cfg.faultPause;
           const outcome = await runMaster(masterPorts(app), {
-            day, rerun: ctx.flags.rerun === true, owner, newRunId: (e) => `${day}.e${e}.${randomBytes(4).toString('hex')}`, onProgress: metrics.update,
+            day, mode: ctx.flags.rerun === true ? 'rerun' : ctx.flags.late === true ? 'late' : 'resume', owner,
+            trigger: (['nightly', 'backfill', 'replay'].includes(str(ctx.flags, 'trigger') ?? '') ? str(ctx.flags, 'trigger') : 'nightly') as RunTrigger,
+            allowSmallDay: ctx.flags['allow-small-day'] === true, minDayFraction: ctx.cfg.pipeline.minDayFraction, newRunId: (e) => `${day}.e${e}.${randomBytes(4).toString('hex')}`, onProgress: metrics.update, leaseSec: ctx.cfg.pipeline.leaseSec,
             ...(pause ? { onCheckpoint: async (name: string) => { if (name === pause.checkpoint) { ctx.log.warn({ checkpoint: name, ms: pause.ms }, 'fault injection: pausing'); await sleep(pause.ms); } } } : {}),
           });
           ctx.log.info({ day, outcome }, 'master finished');
-          return outcome === 'failed' ? 3 : 0;
+          return outcome === 'failed' ? 3 : outcome === 'small-day' ? 5 : 0;
         } catch (e) {
           if (e instanceof StagelineError && e.code === 'CONFLICT') {
             err(e.message);
@@ -208,6 +239,7 @@ export const COMMANDS: Record<string, Command> = {
           }
           throw e;
         } finally {
+          clearInterval(lateTimer);
           await metrics.close();
         }
       });
@@ -251,10 +283,14 @@ export const COMMANDS: Record<string, Command> = {
         return true;
       });
       if (!ready) return 0;
-      return runNightly(ctx, { day, workers, rerun: false, quiet: ctx.flags.quiet === true });
+      return runNightly(ctx, { day, workers, rerun: false, quiet: ctx.flags.quiet === true, allowSmallDay: true });
     },
   },
   status: statusCommand,
+  backfill: backfillCommand,
+  'dead-letters': deadLettersCommand,
+  merchants: merchantsCommand,
+  purge: purgeCommand,
   report: {
     summary: 'the daily summaries of a day: a table, or --json lines',
     help: 'stageline report --day D [--merchant M] [--json]\n  --json  one JSON object per merchant-day per line, sorted by merchant_id',
@@ -272,16 +308,28 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   rejects: {
-    summary: 'stored events of a day that failed a rule, with the reason',
-    help: 'stageline rejects --day D [--merchant M] [--limit N] [--json]',
+    summary: 'what a day refused: lines ingest refused, and stored events that failed a rule, with reasons',
+    help: [
+      'stageline rejects --day D [--merchant M] [--limit N] [--json]',
+      '  Ingest refusals of the day (the line as received, its first 4 KiB, where it came from) and the',
+      '  stored-but-invalid events the night quarantined. --json: one object per line, `kind` "refused" or "invalid".',
+      '  A refusal is listed under its event\'s day when its merchant and ts could be read, else under the day it was refused.',
+    ].join('\n'),
     options: { day: { type: 'string' }, merchant: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
     async run(ctx) {
       const day = dayFlag(ctx.flags, true);
+      const merchant = str(ctx.flags, 'merchant');
       return withApp(ctx, async (app) => {
-        const r = await readRejects(app, day, str(ctx.flags, 'merchant'), intFlag(ctx.flags, 'limit', 100, 1));
+        const limit = intFlag(ctx.flags, 'limit', 100, 1);
+        const r = await readRejects(app, day, merchant, limit);
+        const refused = await app.ledger().ingest.rejects(day, limit);
+        const refusedRows = refused.rows.filter((x) => merchant === undefined || x.merchant_id === merchant);
         if (ctx.flags.json) {
-          for (const q of r.rows) out(JSON.stringify(q));
+          for (const x of refusedRows) out(JSON.stringify({ kind: 'refused', ...x }));
+          for (const q of r.rows) out(JSON.stringify({ kind: 'invalid', ...q }));
         } else {
+          out(`${refused.total} lines refused at ingest, listed under ${day}; by reason: ${Object.entries(refused.byReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+          for (const x of refusedRows) out(`${x.source}:${x.line_no}\t${x.merchant_id ?? '-'}\t${x.reason}: ${x.detail}\t${x.head.slice(0, 200)}`);
           out(`${r.total} quarantined events on ${day}${r.total > r.rows.length ? ` (showing ${r.rows.length})` : ''}; by reason: ${Object.entries(r.byReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
           for (const q of r.rows) out(`${q.merchant_id}\t${q.visitor_id}\t${q.event_id}\t${q.reason}: ${q.detail}`);
           out(`dead letters (messages a stage could not handle): ${r.deadLetters}`);
@@ -322,12 +370,19 @@ async function preflight(app: App, boundMs = 20_000): Promise<void> {
   ]);
 }
 
-async function runIngest(app: App, input: AsyncIterable<Buffer | string>, rejects: string, progress: boolean): Promise<IngestSummary> {
+async function runIngest(app: App, input: AsyncIterable<Buffer | string>, rejects: string, progress: boolean, source: string): Promise<IngestSummary> {
   await preflight(app);
   let last = 0;
+  // Each event's day is its merchant's local day: the registry as of now, with its version (a zone
+  // change while this runs makes the batches it touches refuse to commit rather than count wrong).
+  const zones = await app.ledger().registry.read();
+  const calendarOf = merchantCalendars(zones.histories);
   return ingest(input, rejects, {
     hbase: app.hbase(),
-    counts: app.ledger().ingest,
+    ledger: app.ledger().ingest,
+    dayOf: (m, ts) => calendarOf(m).dayOf(ts),
+    zonesVersion: zones.version,
+    source,
     rawTable: app.tables.raw,
     buckets: app.topology.buckets,
     now: Date.now,
@@ -374,10 +429,10 @@ async function runDemo(ctx: CommandContext): Promise<number> {
     }
     if (buf) yield buf;
   }
-  const summary = await withApp(ctx, (app) => runIngest(app, chunked(), rejects, process.stderr.isTTY === true));
+  const summary = await withApp(ctx, (app) => runIngest(app, chunked(), rejects, process.stderr.isTTY === true, `demo seed ${day}`));
   printIngest(summary);
   err(`\n== 3/4 nightly --day ${day} --with-workers ${workers}`);
-  const code = await runNightly(ctx, { day, workers, rerun: true, quiet: false });
+  const code = await runNightly(ctx, { day, workers, rerun: true, quiet: false, allowSmallDay: true });
   if (code !== 0) return code;
   err(`\n== 4/4 report --day ${day}`);
   const example = await withApp(ctx, async (app) => {

@@ -35,6 +35,7 @@ const JSON_BLANK = /^[ \t\r\n]*$/;
 
 export type RefuseReason =
   | 'too_long'
+  | 'invalid_utf8'
   | 'invalid_json'
   | 'not_object'
   | 'bad_merchant_id'
@@ -44,8 +45,13 @@ export type RefuseReason =
 
 export type IngestResult =
   | { kind: 'blank' }
-  | { kind: 'refused'; reason: RefuseReason; detail: string }
+  /** `merchant_id` and `day` when they could be read (a rejected line is listed under its day) */
+  | { kind: 'refused'; reason: RefuseReason; detail: string; merchant_id?: string; day?: string }
   | { kind: 'ok'; identity: EventIdentity; raw: Record<string, unknown> };
+
+/** The day an event of a merchant belongs to: the UTC date of ts unless the merchant's zone says otherwise. */
+export type DayOf = (merchantId: string, ts: number) => string;
+export const utcDayOf: DayOf = (_m, ts) => utcDay(ts);
 
 export type InvalidReason =
   | 'bad_identity'
@@ -105,10 +111,14 @@ function field(raw: Record<string, unknown>, name: string): unknown {
   return Object.hasOwn(raw, name) ? (raw[name] ?? undefined) : undefined;
 }
 
+/** A lone surrogate: a UTF-16 half without its other half (valid in a JSON escape, not a character). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 function isIdString(v: unknown): v is string {
   if (typeof v !== 'string') return false;
   const n = codePointLength(v);
-  return n >= 1 && n <= MAX_ID_CHARS;
+  // An id with a lone surrogate has no UTF-8 form: "v\ud800" and "v\udbff" would be one key.
+  return n >= 1 && n <= MAX_ID_CHARS && !LONE_SURROGATE.test(v);
 }
 
 function isWholeIn(v: unknown, min: number, max: number): v is number {
@@ -117,7 +127,11 @@ function isWholeIn(v: unknown, min: number, max: number): v is number {
 
 function describe(v: unknown): string {
   if (v === undefined) return 'missing';
-  if (typeof v === 'string') return `string of ${codePointLength(v)} characters`;
+  if (typeof v === 'string') {
+    const lone = LONE_SURROGATE.exec(v);
+    if (lone) return `string with a lone surrogate \\u${lone[0].charCodeAt(0).toString(16)} at position ${lone.index} (not a Unicode character)`;
+    return `string of ${codePointLength(v)} characters`;
+  }
   if (typeof v === 'number') return `number ${String(v)}`;
   if (Array.isArray(v)) return 'array';
   return typeof v;
@@ -133,7 +147,7 @@ function utf8Length(s: string): number {
 
 type IdentityCheck = { ok: true; identity: EventIdentity } | { ok: false; reason: RefuseReason; detail: string };
 
-function checkIdentity(raw: Record<string, unknown>): IdentityCheck {
+function checkIdentity(raw: Record<string, unknown>, dayOf: DayOf = utcDayOf): IdentityCheck {
   const merchant_id = field(raw, 'merchant_id');
   if (typeof merchant_id !== 'string' || !MERCHANT_ID.test(merchant_id)) {
     return { ok: false, reason: 'bad_merchant_id', detail: `merchant_id must match ${MERCHANT_ID.source}, got ${describe(merchant_id)}` };
@@ -148,11 +162,23 @@ function checkIdentity(raw: Record<string, unknown>): IdentityCheck {
   }
   const ts = parseTs(field(raw, 'ts'));
   if (!ts.ok) return { ok: false, reason: 'bad_ts', detail: `ts: ${ts.reason}` };
-  return { ok: true, identity: { merchant_id, day: utcDay(ts.ms), visitor_id, event_id, ts: ts.ms } };
+  const day = dayOf(merchant_id, ts.ms);
+  // Within 14 h of the contract's last instant, zones east of UTC are already on 10000-01-01,
+  // which no YYYYMMDD row key holds.
+  if (day.length !== 10) return { ok: false, reason: 'bad_ts', detail: `ts: ${new Date(ts.ms).toISOString()} is on ${day} in the merchant's zone; days end at 9999-12-31` };
+  return { ok: true, identity: { merchant_id, day, visitor_id, event_id, ts: ts.ms } };
+}
+
+/** The merchant and day of a refused object, when both can be read: the refusal is listed under them. */
+function whereOf(raw: Record<string, unknown>, dayOf: DayOf): { merchant_id?: string; day?: string } {
+  const m = field(raw, 'merchant_id');
+  if (typeof m !== 'string' || !MERCHANT_ID.test(m)) return {};
+  const ts = parseTs(field(raw, 'ts'));
+  return ts.ok ? { merchant_id: m, day: dayOf(m, ts.ms) } : { merchant_id: m };
 }
 
 /** Ingest-level rules for one line, without its terminating `\n`. */
-export function checkIngest(line: string): IngestResult {
+export function checkIngest(line: string, dayOf: DayOf = utcDayOf): IngestResult {
   // Cheap bound first: a UTF-8 byte is at most one UTF-16 unit and at most 3 bytes per unit.
   if (line.length > MAX_LINE_BYTES || (line.length * 3 > MAX_LINE_BYTES && utf8Length(line) > MAX_LINE_BYTES)) {
     return { kind: 'refused', reason: 'too_long', detail: `line longer than ${MAX_LINE_BYTES} bytes of UTF-8` };
@@ -167,8 +193,8 @@ export function checkIngest(line: string): IngestResult {
   if (!isPlainObject(parsed)) {
     return { kind: 'refused', reason: 'not_object', detail: `top-level JSON value is ${parsed === null ? 'null' : describe(parsed)}` };
   }
-  const id = checkIdentity(parsed);
-  if (!id.ok) return { kind: 'refused', reason: id.reason, detail: id.detail };
+  const id = checkIdentity(parsed, dayOf);
+  if (!id.ok) return { kind: 'refused', reason: id.reason, detail: id.detail, ...whereOf(parsed, dayOf) };
   return { kind: 'ok', identity: id.identity, raw: parsed };
 }
 

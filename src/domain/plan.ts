@@ -41,10 +41,10 @@ export const chunkId = (day: string, epoch: number, seq: number): string => `${d
 /**
  * Large merchant-days (more than `chunkRows`) are cut into k = ceil(rows / chunkRows) contiguous
  * bucket ranges of about rows/k each; smaller ones are packed whole, in merchant order, into
- * chunks of at most `chunkRows` (a merchant-day is never cut below the threshold, so most
- * merchant-days need one chunk and their summary waits on nothing else).
+ * chunks of at most `chunkRows` rows and `maxRangesPerChunk` ranges (a merchant-day is never cut
+ * below the threshold, so most merchant-days need one chunk and their summary waits on nothing else).
  */
-export function planDay(day: string, epoch: number, counts: BucketCount[], buckets: number, chunkRows: number): Plan {
+export function planDay(day: string, epoch: number, counts: BucketCount[], buckets: number, chunkRows: number, maxRangesPerChunk = Number.POSITIVE_INFINITY): Plan {
   const byMerchant = new Map<string, number[]>();
   for (const c of counts) {
     if (c.bucket < 0 || c.bucket >= buckets) throw new Error(`bucket ${c.bucket} outside 0..${buckets - 1}`);
@@ -88,7 +88,8 @@ export function planDay(day: string, epoch: number, counts: BucketCount[], bucke
       open = undefined;
       continue;
     }
-    if (!open || open.est_rows + p.rows > chunkRows) {
+    // Bounded in ranges too: a chunk task is one Kafka message, and 20k tiny merchants must not make it too big.
+    if (!open || open.est_rows + p.rows > chunkRows || open.ranges.length >= maxRangesPerChunk) {
       open = { seq: chunks.length, chunk_id: chunkId(day, epoch, chunks.length), ranges: [], est_rows: 0 };
       chunks.push(open);
     }

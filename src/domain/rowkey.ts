@@ -70,30 +70,62 @@ export function parseRawRowKey(key: Buffer): ParsedRawKey {
   return { merchant_id, day, bucket, visitor_id, event_id };
 }
 
-export function occurrenceQualifier(ts: number, line: string): Buffer {
-  const q = Buffer.alloc(16);
+/**
+ * The qualifier of one stored occurrence: ts u64be | first 8 bytes of sha256(line) | ingest batch
+ * u64be. The first 16 bytes name the occurrence (an identical re-send has them equal); the batch
+ * says which ingest wrote it, which is how a plan's snapshot decides whether the cell is in it.
+ * Cells written before batches existed have 16-byte qualifiers and count as batch 0 (always in).
+ */
+export function occurrenceQualifier(ts: number, line: string | Buffer, batch = 0): Buffer {
+  const q = Buffer.alloc(24);
   q.writeBigUInt64BE(BigInt(ts), 0);
   createHash('sha256').update(line).digest().copy(q, 8, 0, 8);
+  q.writeBigUInt64BE(BigInt(batch), 16);
   return q;
 }
 
 export const qualifierTs = (q: Buffer): number => Number(q.readBigUInt64BE(0));
+/** The ingest batch of a cell; 0 for a cell stored before batches existed. */
+export const qualifierBatch = (q: Buffer): number => (q.length >= 24 ? Number(q.readBigUInt64BE(16)) : 0);
+/** The occurrence a cell holds, without the batch that wrote it (latin1: one char per byte). */
+export const occurrenceOf = (q: Buffer): string => q.toString('latin1', 0, 16);
 
 /** Region split points for raw_events: merchant ids spread over [A-Za-z0-9_-], so split on their first byte. */
 export const RAW_SPLITS = ['0', 'A', 'N', '_', 'a', 'n'].map((s) => Buffer.from(s, 'ascii'));
 
-/** sessions: merchant 0x00 | day | len(visitor) u16be | visitor | session index u16be */
-export function sessionRowKey(merchantId: string, day: string, visitorId: string, index: number): Buffer {
-  const visitor = Buffer.from(visitorId, 'utf8');
-  return Buffer.concat([Buffer.from(merchantId, 'ascii'), Buffer.from([0]), dayBytes(day), u16(visitor.length), visitor, u16(index)]);
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
 }
 
-/** daily_summaries: day | merchant. A day's rows scan in merchant_id order, which is the report's order. */
-export const summaryRowKey = (day: string, merchantId: string): Buffer => Buffer.concat([dayBytes(day), Buffer.from(merchantId, 'ascii')]);
+/**
+ * The intermediate and result rows carry the epoch that computed them in their key, so epochs
+ * never share a row: a slow writer of an old epoch cannot overwrite a newer epoch's rows, a
+ * re-run's set of rows replaces the old set (readers ask for the epoch the ledger says is done),
+ * and an old epoch's rows are removed by prefix.
+ */
 
-/** daily_products: day | merchant 0x00 | product_id utf8 */
-export const productRowKey = (day: string, merchantId: string, productId: string): Buffer =>
-  Buffer.concat([dayBytes(day), Buffer.from(merchantId, 'ascii'), Buffer.from([0]), Buffer.from(productId, 'utf8')]);
+/** sessions: merchant 0x00 | day | epoch u32be | len(visitor) u16be | visitor | session index u16be */
+export function sessionRowKey(merchantId: string, day: string, epoch: number, visitorId: string, index: number): Buffer {
+  const visitor = Buffer.from(visitorId, 'utf8');
+  return Buffer.concat([Buffer.from(merchantId, 'ascii'), Buffer.from([0]), dayBytes(day), u32(epoch), u16(visitor.length), visitor, u16(index)]);
+}
+
+/** Every session row of one epoch of a merchant-day. */
+export const sessionEpochPrefix = (merchantId: string, day: string, epoch: number): Buffer => Buffer.concat([Buffer.from(merchantId, 'ascii'), Buffer.from([0]), dayBytes(day), u32(epoch)]);
+
+/** daily_summaries: day | merchant 0x00 | epoch u32be. A day's rows scan in merchant_id order, which is the report's order. */
+export const summaryRowKey = (day: string, merchantId: string, epoch: number): Buffer => Buffer.concat([dayBytes(day), Buffer.from(merchantId, 'ascii'), Buffer.from([0]), u32(epoch)]);
+
+/** daily_products: day | merchant 0x00 | epoch u32be | product_id utf8 */
+export const productRowKey = (day: string, merchantId: string, epoch: number, productId: string): Buffer =>
+  Buffer.concat([productEpochPrefix(day, merchantId, epoch), Buffer.from(productId, 'utf8')]);
+
+export const productEpochPrefix = (day: string, merchantId: string, epoch: number): Buffer => Buffer.concat([dayBytes(day), Buffer.from(merchantId, 'ascii'), Buffer.from([0]), u32(epoch)]);
+
+/** The epoch in a summary row key. */
+export const summaryKeyEpoch = (key: Buffer): number => key.readUInt32BE(key.length - 4);
 
 /** Exclusive end for a scan of every key that starts with prefix. */
 export function prefixEnd(prefix: Buffer): Buffer {

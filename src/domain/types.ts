@@ -42,6 +42,42 @@ export interface ProductStats {
 }
 
 /**
+ * A valid event of one visitor's day with what only the whole day can tell (computed by split,
+ * which holds the visitor whole): its session index and, for a purchase, whether it is the kept
+ * purchase of its (visitor, order_id). With these, any slice of a visitor's events aggregates
+ * exactly on its own.
+ */
+export interface AnnotatedEvent extends ValidEvent {
+  /** 0-based session of the visitor's day */
+  session: number;
+  /** a purchase that is its order's kept one (the earliest (ts, event_id)); false otherwise */
+  kept: boolean;
+}
+
+/**
+ * A session of a visitor sent in fragments that goes on across a fragment cut: each fragment
+ * reports the part it saw, summarize joins the parts of one (visitor, session) and counts it once.
+ */
+export interface SessionPiece extends SessionSpan {
+  visitor_id: string;
+  session: number;
+}
+
+/** What a session (or a piece of one) spans and counts. */
+export interface SessionSpan {
+  start_ts: number;
+  end_ts: number;
+  events: number;
+  page_views: number;
+  product_views: number;
+  add_to_carts: number;
+  purchases: number;
+  /** the first and last event in (ts, event_id) order (a long session's every id would not fit a row) */
+  first_event_id: string;
+  last_event_id: string;
+}
+
+/**
  * Additive aggregate of some visitors of one merchant-day. Visitors never span two batches
  * (chunks split a merchant-day by visitor bucket and batches group by visitor), so every field,
  * visitors and orders included, merges by plain addition.
@@ -62,12 +98,14 @@ export interface PartialAggregate {
   units_sold: number;
   converting_sessions: number;
   cart_abandoned_sessions: number;
-  /** 24 counts by UTC hour */
+  /** counts by elapsed hour of the merchant-day (24 for a UTC day; 23 or 25 on a DST change) */
   hourly_events: number[];
-  /** 24 sums by the UTC hour of each order's kept purchase */
+  /** sums by the elapsed hour of each order's kept purchase */
   hourly_revenue_cents: number[];
   /** every product with at least one of the stats non-zero, keyed by product_id */
   products: Record<string, ProductStats>;
+  /** sessions cut by fragments, not yet in the session fields (see SessionPiece) */
+  session_pieces: SessionPiece[];
 }
 
 export interface TopProduct extends ProductStats {
@@ -78,9 +116,14 @@ export interface TopProduct extends ProductStats {
  * The metrics contract of one merchant-day: what `report --json` prints. The additive fields are
  * a PartialAggregate's; products become the top 10.
  */
-export interface DailySummary extends Omit<PartialAggregate, 'products'> {
+export interface DailySummary extends Omit<PartialAggregate, 'products' | 'session_pieces'> {
   merchant_id: string;
   day: string;
+  /** the merchant's zone for this day (the registry's spelling; 'UTC' when not listed) */
+  time_zone: string;
+  /** the day's first instant and the next day's (exclusive), ISO-8601 with the zone's offset */
+  day_start: string;
+  day_end: string;
   invalid_events: number;
   conversion_rate: number;
   avg_order_value_cents: number;
@@ -88,20 +131,12 @@ export interface DailySummary extends Omit<PartialAggregate, 'products'> {
 }
 
 /** One session, as the transform stage writes it to the sessions table. */
-export interface SessionRecord {
+export interface SessionRecord extends SessionSpan {
   merchant_id: string;
   day: string;
   visitor_id: string;
   /** 0-based index of the session within the visitor's day */
   index: number;
-  start_ts: number;
-  end_ts: number;
-  events: number;
-  page_views: number;
-  product_views: number;
-  add_to_carts: number;
-  purchases: number;
   converted: boolean;
   cart_abandoned: boolean;
-  event_ids: string[];
 }

@@ -351,6 +351,30 @@ export function hourIndex(ms: number, bounds: DayBounds): number {
   return Math.floor((ms - bounds.startMs) / MS_PER_HOUR);
 }
 
+/**
+ * A merchant-day's frame as a plan stores it and carries to every stage, fixed once so that all
+ * stages and every retry agree (a tzdata update mid-run cannot split them): its zone (the
+ * registry's spelling, 'UTC' for a merchant not listed), [start, end) in ms, the number of hourly
+ * entries, and the ISO strings the report prints.
+ */
+export interface MerchantFrame {
+  time_zone: string;
+  start_ms: number;
+  end_ms: number;
+  hours: number;
+  start_iso: string;
+  end_iso: string;
+}
+
+export function frameOf(b: DayBounds): MerchantFrame {
+  return { time_zone: b.zone, start_ms: b.startMs, end_ms: b.endMs, hours: b.hours, start_iso: b.startIso, end_iso: b.endIso };
+}
+
+/** The frame of a UTC day: a merchant not in the registry. */
+export function utcDayFrame(day: string): MerchantFrame {
+  return frameOf(dayBounds(day, UTC_ZONE));
+}
+
 // ---------------------------------------------------------------- calendars (the hot path)
 
 /** Answers "which local day?" for one zone, from memoised day intervals. */

@@ -2,4 +2,4 @@
 export * from './types.js';
 export { createMysqlLedger } from './mysql.js';
 export { createMemoryLedger, type MemoryLedger } from './memory.js';
-export { EpochCache, OffsetRecorder } from './checkpoints.js';
+export { EpochCache, EpochMetas, MerchantEpochs, OffsetRecorder, Snapshots } from './checkpoints.js';

@@ -2,6 +2,8 @@
 import type { Db } from '../adapters/mysql.js';
 import type { Ledger } from './types.js';
 import { mysqlRuns } from './sql/runs.js';
+import { mysqlLate } from './sql/late.js';
+import { mysqlRetention } from './sql/retention.js';
 import { mysqlPlan } from './sql/plan.js';
 import { mysqlChunks } from './sql/chunks.js';
 import { mysqlMerchantDays } from './sql/merchant-days.js';
@@ -10,11 +12,15 @@ import { mysqlOffsets } from './sql/offsets.js';
 import { mysqlWork } from './sql/work.js';
 import { mysqlQuarantine } from './sql/quarantine.js';
 import { mysqlDeadLetters } from './sql/dead-letters.js';
-import { mysqlIngestCounts } from './sql/ingest-counts.js';
+import { mysqlIngest } from './sql/ingest.js';
+import { mysqlRegistry } from './sql/registry.js';
 
 export function createMysqlLedger(db: Db): Ledger {
   return {
     runs: mysqlRuns(db),
+    registry: mysqlRegistry(db),
+    late: mysqlLate(db),
+    retention: mysqlRetention(db),
     plan: mysqlPlan(db),
     chunks: mysqlChunks(db),
     merchantDays: mysqlMerchantDays(db),
@@ -23,6 +29,6 @@ export function createMysqlLedger(db: Db): Ledger {
     work: mysqlWork(db),
     quarantine: mysqlQuarantine(db),
     deadLetters: mysqlDeadLetters(db),
-    ingest: mysqlIngestCounts(db),
+    ingest: mysqlIngest(db),
   };
 }

@@ -33,12 +33,23 @@ export function serviceDirs(stackDir: string, name: string): ServiceDirs {
   return { root, data: join(root, 'data'), logFile: join(root, `${name}.log`), pidFile: join(root, `${name}.pid`), conf: join(root, 'conf') };
 }
 
+/**
+ * Whether a process is alive. A killed process whose parent died too stays a zombie until init
+ * reaps it (in a container init may never do), and signal 0 still reaches a zombie: so a 'Z' in
+ * /proc/PID/stat counts as gone.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const end = stat.lastIndexOf(')');
+    return stat.slice(end + 2, end + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): signal 0 is all we know
   }
 }
 

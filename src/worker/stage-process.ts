@@ -12,9 +12,11 @@ import type { App } from '../app.js';
 import type { MessageProducer } from '../adapters/ports.js';
 import { subscribeSource } from '../adapters/kafka.js';
 import { createMysqlLedger } from '../ledger/mysql.js';
-import { encode } from '../../schemas/index.js';
+import { createHash } from 'node:crypto';
+import { encode, type DeadLetter } from '../../schemas/index.js';
 import { dlqTopicName, groupName, topicName } from '../../topology/index.js';
-import { stageOf, type StageName } from '../../stages/index.js';
+import { stageOf, type RegisteredStage, type StageName } from '../../stages/index.js';
+import { topicsMessageLimit } from '../provision.js';
 import type { StagePorts, StageTopics } from '../../stages/stage.js';
 import { createStageRuntime, type DeadLetterPort, type SourceMessage, type StageDefinition } from '../runtime/stage-runtime.js';
 import { createRegistry, serveMetrics, stageObserver } from '../prometheus.js';
@@ -31,6 +33,15 @@ export function lazyProducer(get: () => Promise<MessageProducer>): MessageProduc
   };
 }
 
+/** STAGELINE_FAULT_PAUSE for a stage: pause at the named point (crash tests kill the process there). */
+function faultPause(p: { checkpoint: string; ms: number }, log: App['log']): (point: string, context?: Record<string, unknown>) => Promise<void> {
+  return async (point, context = {}) => {
+    if (point !== p.checkpoint) return;
+    log.warn({ ...context, point, ms: p.ms }, 'fault injection: pausing');
+    await new Promise((r) => setTimeout(r, p.ms));
+  };
+}
+
 export function stageTopics(namespace: string, input: string, outputs: readonly string[]): StageTopics {
   return {
     input: topicName(namespace, input),
@@ -41,15 +52,34 @@ export function stageTopics(namespace: string, input: string, outputs: readonly 
   };
 }
 
-export function deadLetterPort(app: App, producer: MessageProducer): DeadLetterPort {
+/**
+ * The dead-letter envelope, bounded: an envelope too big for its topic would itself be refused,
+ * retried forever and wedge the partition. A payload that does not fit is cut, with its full
+ * length and sha256 kept beside it.
+ */
+export function deadLetterValue(d: Omit<DeadLetter, 'payload_bytes' | 'payload_sha256' | 'payload_truncated'>, maxBytes: number): Buffer {
+  const full = { ...d, payload_bytes: d.payload.length, payload_sha256: createHash('sha256').update(d.payload).digest(), payload_truncated: false };
+  const value = encode('DeadLetter', full);
+  if (value.length <= maxBytes) return value;
+  const keep = Math.max(0, d.payload.length - (value.length - maxBytes) - 64);
+  return encode('DeadLetter', { ...full, payload: d.payload.subarray(0, keep), payload_truncated: true });
+}
+
+export function deadLetterPort(app: App, producer: MessageProducer, stage: RegisteredStage, maxMessageBytes: number): DeadLetterPort {
   const ledger = app.ledger();
   return {
-    async deadLetter(stage, meta, err) {
-      await producer.send(dlqTopicName(app.cfg.namespace, stage), [{
-        key: meta.key,
-        value: encode('DeadLetter', { stage, source_topic: meta.topic, partition: meta.partition, offset: meta.offset, key: meta.key, error_code: err.code, error: err.message.slice(0, 4000), payload: meta.value ?? Buffer.alloc(0), failed_at: Date.now() }),
-      }]);
-      await ledger.deadLetters.add({ stage, topic: meta.topic, partition: meta.partition, offset: meta.offset, code: err.code, error: err.message });
+    async deadLetter(name, meta, err) {
+      const payload = meta.value ?? Buffer.alloc(0);
+      let where: { day?: string; epoch?: number } = {};
+      try {
+        const a = stage.module.attribute(stage.module.decode(payload));
+        if (a) where = { day: a.day, epoch: a.epoch };
+      } catch {
+        // It could not be decoded: that is often why it is here.
+      }
+      const value = deadLetterValue({ stage: name, source_topic: meta.topic, partition: meta.partition, offset: meta.offset, key: meta.key, error_code: err.code, error: err.message.slice(0, 4000), payload, failed_at: Date.now() }, Math.floor(maxMessageBytes * 0.9));
+      await producer.send(dlqTopicName(app.cfg.namespace, name), [{ key: meta.key, value }]);
+      await ledger.deadLetters.add({ stage: name, topic: meta.topic, partition: meta.partition, offset: meta.offset, code: err.code, error: err.message, ...where, payload, payload_bytes: payload.length });
     },
   };
 }
@@ -63,8 +93,9 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
   const metrics = stageObserver(registry, stage);
   const server = await serveMetrics(registry, app.cfg.metricsPort, log);
   const reporter = new WorkReporter(stage, replica);
-  const work = new WeakMap<SourceMessage, MessageWork & { attribution?: ReturnType<typeof reg.module.attribute> }>();
+  const work = new WeakMap<SourceMessage, MessageWork & { attribution?: ReturnType<typeof reg.module.attribute>; dropped?: boolean }>();
   const producer = lazyProducer(() => app.producer());
+  const maxMessageBytes = await topicsMessageLimit(app);
 
   const ports: StagePorts = {
     ledger: createMysqlLedger(timedDb(app.db())),
@@ -72,8 +103,9 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
     tableNames: app.tables,
     producer: timedProducer(producer),
     topics: stageTopics(app.cfg.namespace, reg.input, reg.outputs),
-    settings: { batchVisitors: cfg.batchVisitors },
+    settings: { batchVisitors: cfg.batchVisitors, maxMessageBytes },
     log,
+    ...(app.cfg.faultPause ? { fault: faultPause(app.cfg.faultPause, log) } : {}),
   };
   const handle = reg.module.create(ports);
   const def: StageDefinition<unknown> = {
@@ -87,7 +119,14 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
         work.set(meta, w);
       }
       w.scanned = 0;
-      return withWork(w, () => handle(msg, meta));
+      const record = w;
+      const poison = app.cfg.faultPoison;
+      if (poison?.stage === stage && w.attribution?.chunkId.includes(poison.chunk)) {
+        throw new StagelineError('INPUT_INVALID', `fault injection: ${stage} refuses chunk ${w.attribution.chunkId} (STAGELINE_FAULT_POISON)`);
+      }
+      return withWork(w, async () => {
+        record.dropped = (await handle(msg, meta)) === 'dropped';
+      });
     },
   };
   let events = 0;
@@ -95,12 +134,13 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
     const w = work.get(meta);
     if (!w) return;
     work.delete(meta);
-    const n = w.attribution?.events ?? w.scanned;
+    const n = w.dropped ? 0 : w.attribution?.events ?? w.scanned;
     events += n;
     metrics.events(n);
+    if (w.dropped) metrics.dropped();
     if (w.attribution) {
       const queuedMs = meta.timestamp !== undefined ? w.startedAt - Number(meta.timestamp) : 0;
-      reporter.add(w.attribution, { queuedMs, handleMs: ms, writeMs: w.writeMs, events: n }, Date.now());
+      reporter.add(w.attribution, { queuedMs, handleMs: ms, writeMs: w.writeMs, events: n, dropped: w.dropped === true }, Date.now());
     }
   };
 
@@ -115,7 +155,7 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
   });
   const rt = createStageRuntime(def, {
     source,
-    deadLetters: deadLetterPort(app, producer),
+    deadLetters: deadLetterPort(app, producer, reg, maxMessageBytes),
     // The runtime binds `stage` itself; passing `log` (already bound) printed the field twice.
     log: app.log,
     concurrency: cfg.concurrency,

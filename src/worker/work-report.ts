@@ -80,14 +80,15 @@ export class WorkReporter {
   private flushing: Promise<void> | undefined;
   constructor(private readonly stage: string, private readonly replica: string, private readonly now: () => number = Date.now) {}
 
-  add(a: Attribution, w: { queuedMs: number; handleMs: number; writeMs: number; events: number }, at: number): void {
+  add(a: Attribution, w: { queuedMs: number; handleMs: number; writeMs: number; events: number; dropped: boolean }, at: number): void {
     const key = `${a.day}|${a.epoch}|${a.chunkId}`;
     let t = this.totals.get(key);
     if (!t) {
-      t = { day: a.day, epoch: a.epoch, chunkId: a.chunkId, messages: 0, events: 0, queuedMs: 0, handleMs: 0, writeMs: 0, firstAt: at, lastAt: at };
+      t = { day: a.day, epoch: a.epoch, chunkId: a.chunkId, messages: 0, dropped: 0, events: 0, queuedMs: 0, handleMs: 0, writeMs: 0, firstAt: at, lastAt: at };
       this.totals.set(key, t);
     }
     t.messages++;
+    if (w.dropped) t.dropped++;
     t.events += w.events;
     t.queuedMs += Math.max(0, w.queuedMs);
     t.handleMs += w.handleMs;

@@ -1,12 +1,21 @@
 /**
- * Split, pure part: raw rows of one (merchant-day, bucket range) in key order → identity dedupe →
- * validation → visitor batches. Rows of one visitor are contiguous in key order (the visitor sits
- * right after the bucket in the key), so a visitor is complete when the next one starts and a
- * batch can be closed there without ever holding a whole chunk in memory.
+ * Split, pure part: raw rows of one (merchant-day, bucket range) in key order → the cells of the
+ * plan's snapshot → identity dedupe → validation → annotated visitors → batches bounded in
+ * visitors and in bytes.
+ *
+ * A chunk splits the same way on every retry: what goes in is fixed by the plan (the snapshot says
+ * which cells count, the shape says how big a batch may be) and the walk is in key order. A batch
+ * is named by a hash of its whole content, not by its position: a retry that saw other rows or ran
+ * other code can only produce an equal batch under an equal name, and anything else under a name
+ * the seal does not hold, which summarize refuses. Rows of one visitor are contiguous in key order (the visitor sits right after
+ * the bucket in the key), so a visitor is complete when the next one starts; only one visitor's
+ * events are held at a time, besides the batch being filled.
  */
-import { pickOccurrence, validateStored } from '../../src/domain/event.js';
+import { createHash } from 'node:crypto';
+import { pickOccurrence, validateStored, type ValidationResult } from '../../src/domain/event.js';
 import { parseRawRowKey, qualifierTs } from '../../src/domain/rowkey.js';
-import type { ValidEvent } from '../../src/domain/types.js';
+import { annotateVisitor } from '../../src/domain/aggregate.js';
+import type { AnnotatedEvent, ValidEvent } from '../../src/domain/types.js';
 
 export interface RawCell {
   qualifier: Buffer;
@@ -18,9 +27,29 @@ export interface RawRow {
   cells: RawCell[];
 }
 
+/** How big a batch may be: fixed in the plan, so every replica and every retry cuts alike. */
+export interface BatchShape {
+  /** close a batch at the first visitor boundary after this many visitors */
+  maxVisitors: number;
+  /** upper bound of a VisitorBatch message, estimated (never under) */
+  maxBatchBytes: number;
+  /** upper bound of the PartialRecord transform makes of the batch, estimated (never under) */
+  maxPartialBytes: number;
+}
+
+export interface OutVisitor {
+  visitor_id: string;
+  events: AnnotatedEvent[];
+  fragment: number;
+  fragments: number;
+  first_open: boolean;
+  last_open: boolean;
+}
+
 export interface BatchOut {
-  seq: number;
-  visitors: Array<{ visitor_id: string; events: ValidEvent[] }>;
+  /** names the batch within its (chunk, merchant) by its content: sha256 of every event it carries */
+  key: string;
+  visitors: OutVisitor[];
   events: number;
 }
 
@@ -43,7 +72,7 @@ export interface SplitCounts {
  * One stored identity → the event the night counts: the earliest occurrence (pickOccurrence),
  * parsed and validated. Also used by the benchmark's direct baseline, so both read raw rows alike.
  */
-export function readStoredEvent(cells: readonly RawCell[]): { kept: { ts: number; raw: string }; res: ReturnType<typeof validateStored> } {
+export function readStoredEvent(cells: readonly RawCell[]): { kept: { ts: number; raw: string }; res: ValidationResult } {
   const kept = pickOccurrence(cells.map((c) => ({ ts: qualifierTs(c.qualifier), raw: c.value.toString('utf8') })));
   let parsed: unknown;
   try {
@@ -57,37 +86,117 @@ export function readStoredEvent(cells: readonly RawCell[]): { kept: { ts: number
   return { kept, res };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Size bounds. Avro writes a string as a zigzag varint length (at most 5 bytes for our sizes) and
+// its UTF-8 bytes, a long in at most 10 bytes, an int in at most 5, a union branch in 1, an array
+// as blocks with a count. Each estimate below adds those maxima, so it is never under the real size.
+
+const utf8 = (s: string): number => Buffer.byteLength(s, 'utf8');
+const STR = 5;
+const LONG = 10;
+const INT = 5;
+
+export function eventBytes(e: ValidEvent): number {
+  let n = STR + utf8(e.event_id) + LONG + INT /* type */ + INT /* session */ + 1 /* kept */;
+  n += 1 + (e.product_id === undefined ? 0 : STR + utf8(e.product_id));
+  n += 1 + INT + 1 + LONG /* quantity, price_cents */ + 1 + (e.order_id === undefined ? 0 : STR + utf8(e.order_id)) + 1 + LONG;
+  n += 1 + LONG + 1; // items union, block count, end of array
+  for (const it of e.items ?? []) n += STR + utf8(it.product_id) + INT + LONG;
+  return n;
+}
+
+const visitorOverhead = (visitorId: string): number => STR + utf8(visitorId) + 2 * (LONG + 1) + INT * 2 + 2;
+/** day, run and chunk ids, merchant, batch id, seq, day_start, hours and the single-object header, generously */
+export const BATCH_OVERHEAD = 1024;
+/** a product's row in a partial */
+const productBytes = (productId: string): number => STR + utf8(productId) + 4 * LONG;
+/** a cut session's piece in a partial: the visitor, two event ids and nine numbers */
+const PIECE_BYTES = (visitorId: string): number => 3 * STR + utf8(visitorId) + 2 * 512 + 9 * LONG;
+/** the scalars, two hourly arrays of up to 25 entries and the ids around the partial */
+export const PARTIAL_OVERHEAD = 2048;
+
+function productsOf(e: ValidEvent): string[] {
+  const out: string[] = [];
+  if (e.product_id !== undefined) out.push(e.product_id);
+  for (const it of e.items ?? []) out.push(it.product_id);
+  return out;
+}
+
+/** A batch being filled: its bytes and the distinct products its partial will carry. */
+class Fill {
+  private readonly hash = createHash('sha256');
+  visitors: OutVisitor[] = [];
+  events = 0;
+  bytes = BATCH_OVERHEAD;
+  partialBytes = PARTIAL_OVERHEAD;
+  readonly products = new Set<string>();
+
+  /** bytes the products of `events` add to the partial beyond those already in it */
+  addedPartial(events: readonly ValidEvent[]): number {
+    const fresh = new Set<string>();
+    for (const e of events) for (const p of productsOf(e)) if (!this.products.has(p)) fresh.add(p);
+    let n = 0;
+    for (const p of fresh) n += productBytes(p);
+    return n;
+  }
+
+  add(v: OutVisitor, bytes: number, partialBytes: number): void {
+    hashVisitor(this.hash, v);
+    this.visitors.push(v);
+    this.events += v.events.length;
+    this.bytes += bytes;
+    this.partialBytes += partialBytes;
+    for (const e of v.events) for (const p of productsOf(e)) this.products.add(p);
+  }
+
+  /** 22 base64url characters (132 bits) of the content hash */
+  key(): string {
+    return this.hash.digest('base64url').slice(0, 22);
+  }
+}
+
+const SEP = '\u0001';
+
+/** Every field transform reads, in a fixed order: equal hashes mean equal partials. */
+function hashVisitor(h: ReturnType<typeof createHash>, v: OutVisitor): void {
+  h.update(`V${SEP}${v.visitor_id}${SEP}${v.fragment}/${v.fragments}${SEP}${v.first_open ? 1 : 0}${v.last_open ? 1 : 0}\n`);
+  for (const e of v.events) {
+    let line = `${e.event_id}${SEP}${e.ts}${SEP}${e.type}${SEP}${e.session}${SEP}${e.kept ? 1 : 0}${SEP}${e.product_id ?? ''}${SEP}${e.quantity ?? ''}${SEP}${e.price_cents ?? ''}${SEP}${e.order_id ?? ''}${SEP}${e.order_total_cents ?? ''}`;
+    for (const it of e.items ?? []) line += `${SEP}${it.product_id}${SEP}${it.quantity}${SEP}${it.price_cents}`;
+    h.update(`${line}\n`);
+  }
+}
+
 export class VisitorBatcher {
   readonly counts: SplitCounts = { rows_read: 0, valid: 0, invalid: 0, batches: 0 };
   readonly invalid: InvalidEvent[] = [];
-  private current: BatchOut;
+  private fill = new Fill();
   private visitorId: string | undefined;
   private visitorEvents: ValidEvent[] = [];
 
   constructor(
     readonly merchantId: string,
     readonly day: string,
-    /** close a batch at the first visitor boundary after this many visitors */
-    private readonly maxVisitors: number,
-    /** ... or after this many events, to keep a message well below Kafka's 1 MB default */
-    private readonly maxEvents = 5000,
-  ) {
-    this.current = { seq: 0, visitors: [], events: 0 };
-  }
+    private readonly shape: BatchShape,
+    /** the plan's snapshot: which stored cells this run reads (later ones are late data) */
+    private readonly includeCell: (qualifier: Buffer) => boolean = () => true,
+  ) {}
 
-  /** Adds one raw row; returns a finished batch when the row's visitor closed one. */
-  push(row: RawRow): BatchOut | undefined {
-    this.counts.rows_read++;
+  /** Adds one raw row; returns the batches the row's visitor closed (usually none). */
+  push(row: RawRow): BatchOut[] {
     const key = parseRawRowKey(row.key);
     if (key.merchant_id !== this.merchantId || key.day !== this.day) {
       throw new Error(`raw row of ${key.merchant_id}/${key.day} in a scan of ${this.merchantId}/${this.day}`);
     }
-    let out: BatchOut | undefined;
+    const cells = row.cells.filter((c) => this.includeCell(c.qualifier));
+    if (cells.length === 0) return [];
+    this.counts.rows_read++;
+    let out: BatchOut[] = [];
     if (key.visitor_id !== this.visitorId) {
       out = this.closeVisitor();
       this.visitorId = key.visitor_id;
     }
-    const { kept, res } = readStoredEvent(row.cells);
+    const { kept, res } = readStoredEvent(cells);
     if (res.ok) {
       this.counts.valid++;
       this.visitorEvents.push(res.event);
@@ -98,41 +207,109 @@ export class VisitorBatcher {
     return out;
   }
 
-  /**
-   * Flushes the last visitor and returns the batches that remain: closing the last visitor can
-   * fill a batch and start another, so there may be two.
-   */
+  /** Flushes the last visitor and returns the batches that remain. */
   finish(): BatchOut[] {
-    const out: BatchOut[] = [];
-    const closed = this.closeVisitor();
-    if (closed) out.push(closed);
-    const last = this.takeBatch();
+    const out = this.closeVisitor();
+    const last = this.take();
     if (last) out.push(last);
     return out;
   }
 
-  private closeVisitor(): BatchOut | undefined {
-    if (this.visitorId === undefined) return undefined;
-    let out: BatchOut | undefined;
-    if (this.visitorEvents.length > 0) {
-      if (this.current.visitors.length >= this.maxVisitors || (this.current.events > 0 && this.current.events + this.visitorEvents.length > this.maxEvents)) {
-        out = this.takeBatch();
-      }
-      this.current.visitors.push({ visitor_id: this.visitorId, events: this.visitorEvents });
-      this.current.events += this.visitorEvents.length;
-    }
+  private closeVisitor(): BatchOut[] {
+    const out: BatchOut[] = [];
+    const id = this.visitorId;
+    const events = this.visitorEvents;
     this.visitorEvents = [];
     this.visitorId = undefined;
+    if (id === undefined || events.length === 0) return out;
+    const annotated = annotateVisitor(events);
+    const sizes = annotated.map(eventBytes);
+    const bytes = visitorOverhead(id) + sizes.reduce((a, b) => a + b, 0);
+    const whole: OutVisitor = { visitor_id: id, events: annotated, fragment: 0, fragments: 1, first_open: false, last_open: false };
+    const alone = new Fill();
+    const fitsAlone = alone.bytes + bytes <= this.shape.maxBatchBytes && alone.partialBytes + alone.addedPartial(annotated) <= this.shape.maxPartialBytes;
+    if (fitsAlone) {
+      const extraPartial = this.fill.addedPartial(annotated);
+      const full = this.fill.visitors.length >= this.shape.maxVisitors
+        || this.fill.bytes + bytes > this.shape.maxBatchBytes
+        || this.fill.partialBytes + extraPartial > this.shape.maxPartialBytes;
+      if (full) {
+        const b = this.take();
+        if (b) out.push(b);
+      }
+      this.fill.add(whole, bytes, this.fill.addedPartial(annotated));
+      return out;
+    }
+    // Too big for one message: the visitor goes out alone, cut into fragments in (ts, event_id) order.
+    const b = this.take();
+    if (b) out.push(b);
+    for (const f of this.fragments(id, annotated, sizes)) {
+      const fill = new Fill();
+      fill.add(f, 0, 0);
+      this.fill = fill;
+      out.push(this.take()!);
+    }
     return out;
   }
 
-  private takeBatch(): BatchOut | undefined {
-    if (this.current.visitors.length === 0) return undefined;
-    const out = this.current;
+  /** Cuts one visitor's annotated events into fragments that each fit both bounds. */
+  private fragments(id: string, events: AnnotatedEvent[], sizes: number[]): OutVisitor[] {
+    const cuts: Array<[number, number]> = [];
+    let start = 0;
+    let bytes = BATCH_OVERHEAD + visitorOverhead(id);
+    let partial = PARTIAL_OVERHEAD + 2 * PIECE_BYTES(id);
+    let products = new Set<string>();
+    const extraIn = (set: ReadonlySet<string>, ps: string[]): number => {
+      let n = 0;
+      for (const p of new Set(ps)) if (!set.has(p)) n += productBytes(p);
+      return n;
+    };
+    for (let i = 0; i < events.length; i++) {
+      const ps = productsOf(events[i]!);
+      let extra = extraIn(products, ps);
+      // A single event always fits (a line is at most 1 MiB and the bounds are near the message limit), so no fragment is empty.
+      if (i > start && (bytes + sizes[i]! > this.shape.maxBatchBytes || partial + extra > this.shape.maxPartialBytes)) {
+        cuts.push([start, i]);
+        start = i;
+        bytes = BATCH_OVERHEAD + visitorOverhead(id);
+        partial = PARTIAL_OVERHEAD + 2 * PIECE_BYTES(id);
+        products = new Set();
+        extra = extraIn(products, ps);
+      }
+      for (const p of ps) products.add(p);
+      bytes += sizes[i]!;
+      partial += extra;
+    }
+    cuts.push([start, events.length]);
+    return cuts.map(([a, z], f) => ({
+      visitor_id: id,
+      events: events.slice(a, z),
+      fragment: f,
+      fragments: cuts.length,
+      // A session goes on across a cut when the events on both sides of it share its index.
+      first_open: f > 0 && events[a - 1]!.session === events[a]!.session,
+      last_open: f < cuts.length - 1 && events[z - 1]!.session === events[z]!.session,
+    }));
+  }
+
+  private take(): BatchOut | undefined {
+    const f = this.fill;
+    this.fill = new Fill();
+    if (f.visitors.length === 0) return undefined;
     this.counts.batches++;
-    this.current = { seq: out.seq + 1, visitors: [], events: 0 };
-    return out;
+    return { key: f.key(), visitors: f.visitors, events: f.events };
   }
 }
 
-export const batchId = (chunkId: string, merchantId: string, seq: number): string => `${chunkId}/${merchantId}/${seq}`;
+export const batchId = (chunkId: string, merchantId: string, key: string): string => `${chunkId}/${merchantId}/${key}`;
+
+/**
+ * What a seal commits to: every batch id with its events, and the counts. Two splits of the same
+ * chunk in the same plan must agree on it; a disagreement is an alarm, never an overwrite.
+ */
+export function sealDigest(counts: SplitCounts, batches: ReadonlyArray<{ id: string; events: number }>): Buffer {
+  const h = createHash('sha256');
+  h.update(`${counts.rows_read}/${counts.valid}/${counts.invalid}/${counts.batches}\n`);
+  for (const b of [...batches].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))) h.update(`${b.id}\t${b.events}\n`);
+  return h.digest();
+}

@@ -27,7 +27,7 @@ import { referenceReport } from '../support/reference.js';
 import { diffSummaries, parseLines } from '../support/compare.js';
 import { createTestNamespace, eventually, type CliResult, type TestNamespace } from '../support/harness.js';
 import {
-  chunkRows, deadLetterCount, isAlive, merchantDaysDone, pidFromOwner, readTopic, recoveryTable, runRow, stagePids, stopLeftovers, summaryEpochs,
+  chunkRows, deadLetterCount, isAlive, merchantDaysDone, metricsOnly, pidFromOwner, readTopic, recoveryTable, runRow, stagePids, stopLeftovers, summaryEpochs,
   type Recovery,
 } from '../support/faults.js';
 
@@ -62,8 +62,9 @@ function expectSameReport(stdout: string): void {
     expect(diffSummaries(parseLines(stdout), referenceReport(LINES, DAY) as unknown as Array<Record<string, unknown>>)).toEqual([]);
     return;
   }
-  if (stdout !== cleanReport) expect(diffSummaries(parseLines(stdout), parseLines(cleanReport))).toEqual([]);
-  expect(stdout).toBe(cleanReport);
+  if (metricsOnly(stdout) !== metricsOnly(cleanReport)) expect(diffSummaries(parseLines(stdout), parseLines(cleanReport))).toEqual([]);
+  // The same bytes, but for the epoch and computed_at that say which computation it is.
+  expect(metricsOnly(stdout)).toBe(metricsOnly(cleanReport));
 }
 
 /**
@@ -133,7 +134,7 @@ describe.sequential('faults on one seeded day (shared stack)', () => {
     // A second trigger while the first master holds the lease: refused, nothing changed.
     const second = await t.cli(['nightly', '--day', DAY, '--quiet'], { env: BASE_ENV });
     expect(second.code, second.stderr).toBe(4);
-    expect(second.stderr).toMatch(/another master is running/);
+    expect(second.stderr).toMatch(/held by a live master .* that keeps renewing its lease/);
     const during = (await runRow(t.app, DAY))!;
     expect(during).toMatchObject({ epoch: e, lock_owner: run.lock_owner });
 
@@ -296,6 +297,9 @@ describe.sequential('faults on one seeded day (shared stack)', () => {
     expect(dry.stdout).toMatch(/chunks \(\d+\): /);
     expect(await epochNow()).toBe(e);
 
+    // Kafka resets a group only without members: a worker of the previous case may still be leaving it.
+    const idle = (stage: string) => eventually(`group ${stage} without members`, async () => (await (await t.app.admin()).describeGroup(`${t.ns}.${stage}`)).members.length === 0, 60_000, 250);
+    await idle('split');
     let t0 = Date.now();
     const full = await t.cli(['replay', '--day', DAY, '--with-workers', '1', '--quiet'], { env: BASE_ENV });
     expectOk(full, 'replay from split');
@@ -304,6 +308,7 @@ describe.sequential('faults on one seeded day (shared stack)', () => {
     expect((await chunkRows(t.app, DAY, e + 1)).every((c) => c.split_runs === 1 && c.chunk_id.includes(`.e${e}.`))).toBe(true);
     record('8a', 'replay --from-stage split', t0, done, 'no fault: command start → complete');
 
+    await idle('summarize');
     t0 = Date.now();
     const fromSummarize = await t.cli(['replay', '--day', DAY, '--from-stage', 'summarize', '--with-workers', '1', '--quiet'], { env: BASE_ENV });
     expectOk(fromSummarize, 'replay from summarize');

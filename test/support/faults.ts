@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { App } from '../../src/app.js';
-import { dayBytes, prefixEnd } from '../../src/domain/rowkey.js';
+import { summaryRowKey } from '../../src/domain/rowkey.js';
 
 /** The pid inside a lease owner `host:pid:rand` (the host may itself contain colons). */
 export function pidFromOwner(owner: string): number {
@@ -106,14 +106,28 @@ export async function deadLetterCount(app: App): Promise<number> {
   return Number(r?.n ?? 0);
 }
 
-/** The `s:epoch` cell of every summary row of the day: shows which epoch wrote what `report` prints. */
+/**
+ * The epoch of what `report` prints for each merchant-day of the day: the ledger's done epoch,
+ * checked against the `s:epoch` cell of that epoch's summary row (so an untouched old row cannot
+ * pass for a recovered one).
+ */
 export async function summaryEpochs(app: App, day: string): Promise<number[]> {
-  const start = dayBytes(day);
   const out: number[] = [];
-  for await (const row of app.hbase().scan(app.tables.summaries, { startRow: start, stopRow: prefixEnd(start), caching: 500 })) {
-    out.push(Number(row.cells.find((c) => c.qualifier.toString() === 'epoch')?.value.toString()));
+  for (const e of await app.ledger().merchantDays.epochs(day)) {
+    if (e.done_epoch === undefined) continue;
+    const row = await app.hbase().get(app.tables.summaries, summaryRowKey(day, e.merchant_id, e.done_epoch));
+    const cell = Number(row?.cells.find((c) => c.qualifier.toString() === 'epoch')?.value.toString());
+    out.push(cell === e.done_epoch ? cell : -1);
   }
   return out;
+}
+
+/** `report --json` without what differs between two computations of the same numbers (epoch, computed_at). */
+export function metricsOnly(reportJson: string): string {
+  return reportJson.split('\n').filter((l) => l.trim()).map((l) => {
+    const { epoch: _e, computed_at: _c, ...rest } = JSON.parse(l) as Record<string, unknown>;
+    return JSON.stringify(rest);
+  }).join('\n');
 }
 
 /** Reads a topic from the beginning until `atLeast` messages arrived (or the bound passes) with a throwaway group. */

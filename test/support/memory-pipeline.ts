@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/log.js';
 import { tablesFor } from '../../src/tables.js';
 import { loadTopology, topicName } from '../../topology/index.js';
 import { registeredStages, type StageName } from '../../stages/index.js';
-import type { StagePorts } from '../../stages/stage.js';
+import type { HandleOutcome, StagePorts } from '../../stages/stage.js';
 import type { SourceMessage } from '../../src/runtime/stage-runtime.js';
 import { stageTopics } from '../../src/worker/stage-process.js';
 import { createFakeClock, type FakeClock } from './fake-clock.js';
@@ -24,7 +24,7 @@ export interface MemoryWorld {
   producer: MemoryProducer;
   tableNames: ReturnType<typeof tablesFor>;
   ports(overrides?: Partial<StagePorts['settings']>): StagePorts;
-  handler(stage: StageName, settings?: Partial<StagePorts['settings']>): (value: Buffer, meta?: Partial<SourceMessage>) => Promise<void>;
+  handler(stage: StageName, settings?: Partial<StagePorts['settings']>): (value: Buffer, meta?: Partial<SourceMessage>) => Promise<HandleOutcome>;
   ingestLines(lines: string[]): Promise<void>;
   /** Delivers produced messages to their stages until no stage has anything new; returns how many were delivered. */
   pump(opts?: { only?: StageName[]; settings?: Partial<StagePorts['settings']> }): Promise<number>;
@@ -40,20 +40,18 @@ export function createMemoryWorld(): MemoryWorld {
   const stages = registeredStages(topology);
   const tableNames = tablesFor(NS);
   const consumed = new Map<string, number>();
-  const handlers = new Map<string, (msg: unknown, meta: SourceMessage) => Promise<void>>();
+  const handlers = new Map<string, (msg: unknown, meta: SourceMessage) => Promise<HandleOutcome>>();
 
   const ports = (settings: Partial<StagePorts['settings']> = {}, stage = stages[0]!): StagePorts => ({
     ledger, tables, tableNames, producer,
     topics: stageTopics(NS, stage.input, stage.outputs),
-    settings: { batchVisitors: 200, ...settings },
+    settings: { batchVisitors: 200, maxMessageBytes: 1_048_588, ...settings },
     log: silentLogger,
   });
   const handler = (name: StageName, settings: Partial<StagePorts['settings']> = {}) => {
     const stage = stages.find((s) => s.name === name)!;
     const handle = stage.module.create(ports(settings, stage));
-    return async (value: Buffer, meta: Partial<SourceMessage> = {}) => {
-      await handle(stage.module.decode(value), { topic: topicName(NS, stage.input), partition: 0, offset: '0', key: null, value, ...meta });
-    };
+    return (value: Buffer, meta: Partial<SourceMessage> = {}) => handle(stage.module.decode(value), { topic: topicName(NS, stage.input), partition: 0, offset: '0', key: null, value, ...meta });
   };
 
   return {
@@ -62,7 +60,7 @@ export function createMemoryWorld(): MemoryWorld {
     handler,
     topic: (key) => topicName(NS, key),
     async ingestLines(lines) {
-      await ingest((async function* () { yield lines.join('\n') + '\n'; })(), null, { hbase: tables, counts: ledger.ingest, rawTable: tableNames.raw, buckets: topology.buckets, now: clock.now });
+      await ingest((async function* () { yield lines.join('\n') + '\n'; })(), null, { hbase: tables, ledger: ledger.ingest, rawTable: tableNames.raw, buckets: topology.buckets, now: clock.now, source: 'test' });
     },
     async pump(opts = {}) {
       let delivered = 0;
@@ -75,11 +73,8 @@ export function createMemoryWorld(): MemoryWorld {
           const key = `${stage.name}|${topic}`;
           let at = consumed.get(key) ?? 0;
           if (at >= list.length) continue;
-          let h = handlers.get(stage.name);
-          if (!h) {
-            h = stage.module.create(ports(opts.settings, stage));
-            handlers.set(stage.name, h);
-          }
+          const h = handlers.get(stage.name) ?? stage.module.create(ports(opts.settings, stage));
+          handlers.set(stage.name, h);
           for (; at < list.length; at++) {
             const m = list[at]!;
             consumed.set(key, at + 1);

@@ -83,9 +83,12 @@ const visitorBatch: VisitorBatch = {
         toBatchEvent({ event_id: 'e-2', visitor_id: 'v-1', ts: 1_795_000_100_000, type: 'add_to_cart', product_id: 'p-1', quantity: 1, price_cents: 1_999 }),
         toBatchEvent(purchase),
       ],
+      fragment: 0, fragments: 1, first_open: false, last_open: false,
     },
-    { visitor_id: 'v-ü-😀', events: [] },
+    { visitor_id: 'v-ü-😀', events: [], fragment: 1, fragments: 3, first_open: true, last_open: true },
   ],
+  day_start: Date.UTC(2026, 10, 27),
+  hours: 24,
 };
 
 const partial: PartialAggregate = {
@@ -110,6 +113,7 @@ const partial: PartialAggregate = {
     'p-2': { views: 0, add_to_carts: 0, units_sold: 2, revenue_cents: 600 },
     'p-1': { views: 0, add_to_carts: 1, units_sold: 1, revenue_cents: 1_999 },
   },
+  session_pieces: [{ visitor_id: 'v-9', session: 2, start_ts: 1_795_000_000_000, end_ts: 1_795_000_060_000, events: 7, page_views: 7, product_views: 0, add_to_carts: 0, purchases: 0, first_event_id: 'a', last_event_id: 'z' }],
 };
 
 const partialRecord: PartialRecord = {
@@ -132,6 +136,7 @@ const chunkSealed: ChunkSealed = {
   valid: 12_000,
   invalid: 345,
   batches: 5,
+  digest: Buffer.alloc(32, 7),
 };
 
 const deadLetter: DeadLetter = {
@@ -144,6 +149,9 @@ const deadLetter: DeadLetter = {
   error: 'bad single-object marker',
   payload: Buffer.from([0xde, 0xad, 0xbe, 0xef]),
   failed_at: 1_795_000_000_999,
+  payload_bytes: 4,
+  payload_sha256: Buffer.alloc(32, 3),
+  payload_truncated: false,
 };
 
 const samples: { [N in MessageName]: unknown } = {
@@ -201,7 +209,7 @@ describe('fingerprint (CRC-64-AVRO of the Parsing Canonical Form)', () => {
     expect(header.toString('hex')).toBe('c3018f5c393f1ad57572');
   });
 
-  it.each(['chunk-task', 'visitor-batch', 'partial-aggregate', 'chunk-sealed', 'dead-letter', 'history/visitor-batch.v1'])(
+  it.each(['chunk-task', 'visitor-batch', 'partial-aggregate', 'chunk-sealed', 'dead-letter', 'history/visitor-batch.v1', 'history/visitor-batch.v2', 'history/partial-aggregate.v1', 'history/chunk-sealed.v1', 'history/dead-letter.v1'])(
     'agrees with the canonical form avsc derives for %s',
     (file) => {
       const schema = readSchema(`${file}.avsc`);
@@ -209,10 +217,10 @@ describe('fingerprint (CRC-64-AVRO of the Parsing Canonical Form)', () => {
     },
   );
 
-  it('knows every current schema and the v1 history writer', () => {
+  it('knows every current schema and the history writers', () => {
     const writers = knownWriters();
     expect(writers.filter((w) => w.current).map((w) => w.name).sort()).toEqual(['ChunkSealed', 'ChunkTask', 'DeadLetter', 'PartialRecord', 'VisitorBatch']);
-    expect(writers.filter((w) => !w.current).map((w) => w.name)).toEqual(['VisitorBatch']);
+    expect(writers.filter((w) => !w.current).map((w) => w.name).sort()).toEqual(['ChunkSealed', 'DeadLetter', 'PartialRecord', 'VisitorBatch', 'VisitorBatch']);
     expect(currentFingerprintHex('VisitorBatch')).toBe(fingerprint(readSchema('visitor-batch.avsc')).toString('hex'));
   });
 });
@@ -230,7 +238,7 @@ describe('encode / decode', () => {
 
   it('encodes a value bigger than the scratch buffer', () => {
     const events = Array.from({ length: 5_000 }, (_, i) => toBatchEvent({ event_id: `e-${i}`, visitor_id: 'v', ts: 1_795_000_000_000 + i, type: 'product_view', product_id: `p-${i % 50}` }));
-    const big: VisitorBatch = { ...visitorBatch, visitors: [{ visitor_id: 'v', events }] };
+    const big: VisitorBatch = { ...visitorBatch, visitors: [{ visitor_id: 'v', events, fragment: 0, fragments: 1, first_open: false, last_open: false }] };
     const buf = encode('VisitorBatch', big);
     expect(buf.length).toBeGreaterThan(64 * 1024);
     expect(decodeAs('VisitorBatch', buf)).toEqual(big);
@@ -254,17 +262,38 @@ describe('encode / decode', () => {
 });
 
 describe('schema evolution', () => {
-  it('reads a VisitorBatch written with the v1 schema (no seq) as seq 0', () => {
-    const v1Schema = readSchema('history/visitor-batch.v1.avsc');
-    const v1 = avro.Type.forSchema(v1Schema as Parameters<typeof avro.Type.forSchema>[0]);
-    const { seq: _seq, ...v1Value } = visitorBatch;
-    const buf = Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprint(v1Schema), v1.toBuffer(v1Value)]);
-    expect(buf.subarray(2, 10).toString('hex')).not.toBe(currentFingerprintHex('VisitorBatch'));
+  /** What an older writer sends: the current sample without the fields it did not have. */
+  const strip = (v: VisitorBatch, seq: boolean) => {
+    const { seq: s, day_start: _d, hours: _h, visitors, ...rest } = v;
+    return { ...rest, ...(seq ? { seq: s } : {}), visitors: visitors.map((x) => ({ visitor_id: x.visitor_id, events: x.events.map(({ session: _s, kept: _k, ...e }) => e) })) };
+  };
+  /** How the current reader sees it: defaults for what was not written (whole visitors, not annotated, a UTC day). */
+  const defaulted = (v: VisitorBatch, seq: number): VisitorBatch => ({
+    ...v, seq, day_start: -1, hours: 24,
+    visitors: v.visitors.map((x) => ({ visitor_id: x.visitor_id, events: x.events.map((e) => ({ ...e, session: -1, kept: false })), fragment: 0, fragments: 1, first_open: false, last_open: false })),
+  });
 
+  it.each([['v1', false], ['v2', true]] as const)('reads a VisitorBatch written with the %s schema, with defaults for the newer fields', (version, hasSeq) => {
+    const schema = readSchema(`history/visitor-batch.${version}.avsc`);
+    const type = avro.Type.forSchema(schema as Parameters<typeof avro.Type.forSchema>[0]);
+    const buf = Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprint(schema), type.toBuffer(strip(visitorBatch, hasSeq))]);
+    expect(buf.subarray(2, 10).toString('hex')).not.toBe(currentFingerprintHex('VisitorBatch'));
     const decoded = decode(buf);
     expect(decoded.name).toBe('VisitorBatch');
-    expect(decoded.value).toEqual({ ...visitorBatch, seq: 0 });
-    expect(decodeAs('VisitorBatch', buf).visitors).toEqual(visitorBatch.visitors);
+    expect(decoded.value).toEqual(defaulted(visitorBatch, hasSeq ? visitorBatch.seq : 0));
+  });
+
+  it('reads v1 PartialRecord, ChunkSealed and DeadLetter writers with defaults', () => {
+    const old = (file: string, value: unknown) => {
+      const schema = readSchema(`history/${file}.avsc`);
+      return Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprint(schema), avro.Type.forSchema(schema as Parameters<typeof avro.Type.forSchema>[0]).toBuffer(value)]);
+    };
+    const { session_pieces: _p, ...v1partial } = partialRecord.partial;
+    expect(decodeAs('PartialRecord', old('partial-aggregate.v1', { ...partialRecord, partial: v1partial })).partial.session_pieces).toEqual([]);
+    const { digest: _d, ...v1sealed } = chunkSealed;
+    expect(decodeAs('ChunkSealed', old('chunk-sealed.v1', v1sealed)).digest).toEqual(Buffer.alloc(0));
+    const { payload_bytes: _b, payload_sha256: _s, payload_truncated: _t, ...v1dead } = deadLetter;
+    expect(decodeAs('DeadLetter', old('dead-letter.v1', v1dead))).toMatchObject({ payload_bytes: -1, payload_truncated: false });
   });
 });
 
@@ -339,12 +368,14 @@ describe('domain helpers', () => {
     expect(Object.getPrototypeOf(back.products)).toBe(Object.prototype);
   });
 
-  it('maps ValidEvent optional fields to nulls and back without inventing keys', () => {
+  it('maps ValidEvent optional fields to nulls and back without inventing keys; an unannotated event reads as session -1', () => {
     const view: ValidEvent = { event_id: 'e-1', visitor_id: 'v-1', ts: 1, type: 'page_view' };
-    expect(fromBatchEvent('v-1', toBatchEvent(view))).toStrictEqual(view);
-    expect(fromBatchEvent('v-1', toBatchEvent(purchase))).toStrictEqual(purchase);
+    expect(fromBatchEvent('v-1', toBatchEvent(view))).toStrictEqual({ ...view, session: -1, kept: false });
+    expect(fromBatchEvent('v-1', toBatchEvent(purchase))).toStrictEqual({ ...purchase, session: -1, kept: false });
+    const annotated = { ...purchase, session: 3, kept: true };
+    expect(fromBatchEvent('v-1', toBatchEvent(annotated))).toStrictEqual(annotated);
     const decoded = decodeAs('VisitorBatch', encode('VisitorBatch', visitorBatch));
     const events = decoded.visitors.flatMap((v) => v.events.map((e) => fromBatchEvent(v.visitor_id, e)));
-    expect(events[2]).toStrictEqual(purchase);
+    expect(events[2]).toStrictEqual({ ...purchase, session: -1, kept: false });
   });
 });

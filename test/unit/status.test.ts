@@ -66,7 +66,7 @@ describe('status', () => {
     expect(st.bottleneck).toBeNull();
     expect(st.eta_sec).toBe(0);
     expect(st.elapsed_sec).toBe(90);
-    expect(Object.keys(st)).toEqual(['namespace', 'day', 'epoch', 'run_id', 'state', 'error', 'started_at', 'elapsed_sec', 'planned_rows', 'chunks', 'merchant_days', 'stages', 'dead_letters', 'eta_sec', 'bottleneck', 'generated_at']);
+    expect(Object.keys(st)).toEqual(['namespace', 'day', 'epoch', 'run_id', 'state', 'error', 'started_at', 'elapsed_sec', 'planned_rows', 'chunks', 'merchant_days', 'stages', 'dead_letters', 'refused_partials', 'conflicts', 'errors', 'late_data', 'eta_sec', 'bottleneck', 'generated_at']);
     expect(renderStatus(st)).toContain('ETA done');
   });
 

@@ -109,7 +109,8 @@ describe('aggregateVisitors', () => {
       product_views: 1,
       add_to_carts: 1,
       purchases: 1,
-      event_ids: v1.slice(0, 4).map((e) => e.event_id),
+      first_event_id: v1[0]!.event_id,
+      last_event_id: v1[3]!.event_id,
     });
   });
 
@@ -121,7 +122,7 @@ describe('aggregateVisitors', () => {
       buy(2 * 60 * MIN, 'o1', 200, items(2), 'b-tie'),
       buy(3 * 60 * MIN, 'o2', 50),
     ];
-    const { partial } = aggregateVisitors('m', 'd', [{ visitor_id: 'v', events }]);
+    const { partial } = aggregateVisitors('m', '2026-11-27', [{ visitor_id: 'v', events }]);
     expect(partial.purchases).toBe(4);
     expect(partial.orders).toBe(2);
     expect(partial.revenue_cents).toBe(250);
@@ -135,7 +136,7 @@ describe('aggregateVisitors', () => {
   });
 
   it('treats the same order_id of two visitors as two orders', () => {
-    const { partial } = aggregateVisitors('m', 'd', [
+    const { partial } = aggregateVisitors('m', '2026-11-27', [
       { visitor_id: 'a', events: [buy(0, 'o', 10)] },
       { visitor_id: 'b', events: [buy(0, 'o', 20)] },
     ]);
@@ -146,25 +147,25 @@ describe('aggregateVisitors', () => {
   it('combines entries of the same visitor before sessionizing', () => {
     const a = ev(0);
     const b = ev(MIN);
-    const split = aggregateVisitors('m', 'd', [
+    const split = aggregateVisitors('m', '2026-11-27', [
       { visitor_id: 'v', events: [a] },
       { visitor_id: 'v', events: [b] },
     ]);
     expect(split.partial.visitors).toBe(1);
     expect(split.partial.sessions).toBe(1);
-    expect(split.sessions[0]?.event_ids).toEqual([a.event_id, b.event_id]);
+    expect([split.sessions[0]?.first_event_id, split.sessions[0]?.last_event_id]).toEqual([a.event_id, b.event_id]);
   });
 
   it('ignores visitors without events', () => {
-    const { partial, sessions } = aggregateVisitors('m', 'd', [{ visitor_id: 'v', events: [] }]);
+    const { partial, sessions } = aggregateVisitors('m', '2026-11-27', [{ visitor_id: 'v', events: [] }]);
     expect(partial).toEqual(emptyPartial());
     expect(sessions).toEqual([]);
   });
 
   it('keeps a product id like "__proto__" as a plain key', () => {
-    const { partial } = aggregateVisitors('m', 'd', [{ visitor_id: 'v', events: [ev(0, 'product_view', { product_id: '__proto__' })] }]);
+    const { partial } = aggregateVisitors('m', '2026-11-27', [{ visitor_id: 'v', events: [ev(0, 'product_view', { product_id: '__proto__' })] }]);
     expect(Object.keys(partial.products)).toEqual(['__proto__']);
-    expect(finalizeSummary('m', 'd', partial, 0).top_products).toEqual([
+    expect(finalizeSummary('m', '2026-11-27', partial, 0).top_products).toEqual([
       { product_id: '__proto__', views: 1, add_to_carts: 0, units_sold: 0, revenue_cents: 0 },
     ]);
   });
@@ -179,7 +180,7 @@ describe('finalizeSummary', () => {
   });
   it('derives the rates as plain floating point', () => {
     const p: PartialAggregate = { ...emptyPartial(), sessions: 21, converting_sessions: 5, orders: 6, revenue_cents: 53293 };
-    const s = finalizeSummary('m', 'd', p, 0);
+    const s = finalizeSummary('m', '2026-11-27', p, 0);
     expect(s.conversion_rate).toBe(5 / 21);
     expect(s.avg_order_value_cents).toBe(53293 / 6);
   });
@@ -246,7 +247,7 @@ function randomVisitors(rand: () => number, n: number): Array<{ visitor_id: stri
 
 describe('mergePartials', () => {
   it('has emptyPartial as identity and does not mutate its inputs', () => {
-    const { partial } = aggregateVisitors('m', 'd', randomVisitors(rng(1), 5));
+    const { partial } = aggregateVisitors('m', '2026-11-27', randomVisitors(rng(1), 5));
     const before = JSON.stringify(partial);
     expect(mergePartials(partial, emptyPartial())).toEqual(partial);
     expect(mergePartials(emptyPartial(), partial)).toEqual(partial);
@@ -256,7 +257,7 @@ describe('mergePartials', () => {
   it.each([1, 2, 3, 4, 5, 6, 7, 8])('gives the same summary for any grouping and order of visitors (seed %i)', (seed) => {
     const rand = rng(seed);
     const visitors = randomVisitors(rand, 40);
-    const whole = finalizeSummary('m', 'd', aggregateVisitors('m', 'd', visitors).partial, 2);
+    const whole = finalizeSummary('m', '2026-11-27', aggregateVisitors('m', '2026-11-27', visitors).partial, 2);
     expect(whole.events).toBeGreaterThan(0);
 
     // Random groups of visitors, aggregated separately and merged in a random order and tree shape.
@@ -266,7 +267,7 @@ describe('mergePartials', () => {
       const g = Math.floor(rand() * k);
       groups.set(g, [...(groups.get(g) ?? []), v]);
     }
-    let parts = [...groups.values()].map((g) => aggregateVisitors('m', 'd', g).partial);
+    let parts = [...groups.values()].map((g) => aggregateVisitors('m', '2026-11-27', g).partial);
     parts.push(emptyPartial());
     while (parts.length > 1) {
       const i = Math.floor(rand() * parts.length);
@@ -277,7 +278,7 @@ describe('mergePartials', () => {
       parts.push(rand() < 0.5 ? mergePartials(a, b) : mergePartials(b, a));
       parts = parts.sort(() => rand() - 0.5);
     }
-    const merged = finalizeSummary('m', 'd', parts[0] ?? emptyPartial(), 2);
+    const merged = finalizeSummary('m', '2026-11-27', parts[0] ?? emptyPartial(), 2);
     expect(merged).toEqual(whole);
   });
 });

@@ -1,3 +1,4 @@
+import { addDays } from '../../../src/domain/zones.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -84,7 +85,9 @@ describe('contract sample', () => {
       expect(got).toBeDefined();
       if (got === undefined) return;
       const floats = new Set(['conversion_rate', 'avg_order_value_cents']);
-      expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+      // The zone fields (issue 13) are added to the contract's; a merchant not in the registry is UTC.
+      expect(Object.keys(got).sort()).toEqual([...Object.keys(want), 'time_zone', 'day_start', 'day_end'].sort());
+      expect({ time_zone: got.time_zone, day_start: got.day_start, day_end: got.day_end }).toEqual({ time_zone: 'UTC', day_start: `${want.day}T00:00:00+00:00`, day_end: `${addDays(want.day, 1)}T00:00:00+00:00` });
       for (const key of Object.keys(want) as Array<keyof DailySummary>) {
         if (floats.has(key)) expect(Math.abs((got[key] as number) - (want[key] as number)), key).toBeLessThanOrEqual(1e-9);
         else expect(got[key], key).toEqual(want[key]);

@@ -42,13 +42,13 @@ async function night(): Promise<Night> {
         },
       },
       log: silentLogger,
-      settings: { buckets: 64, chunkRows: 300, stuckAfterSec: 60, maxRepublish: 2 },
+      settings: { buckets: 64, chunkRows: 300, batchVisitors: 200, stuckAfterSec: 60, maxRepublish: 2 },
     },
   };
   return n;
 }
 
-const opts = (o: Partial<MasterOptions> = {}): MasterOptions => ({ day: DAY, rerun: false, owner: 'host:1:a', newRunId: (e) => `${DAY}.e${e}.t`, pollMs: 500, leaseSec: 30, ...o });
+const opts = (o: Partial<MasterOptions> = {}): MasterOptions => ({ day: DAY, mode: 'resume', owner: 'host:1:a', newRunId: (e) => `${DAY}.e${e}.t`, pollMs: 500, leaseSec: 30, ...o });
 const summaries = (w: MemoryWorld) => w.tables.rows(w.tableNames.summaries).map((r) => JSON.parse(r.cells.find((c) => c.qualifier.toString() === 'json')!.value.toString()) as Record<string, unknown>);
 const expected = referenceReport(LINES, DAY) as unknown as Array<Record<string, unknown>>;
 const published = (w: MemoryWorld) => (w.producer.sent.get(w.topic('chunks')) ?? []).map((m) => decodeAs('ChunkTask', m.value).chunk_id);
@@ -81,7 +81,7 @@ describe('master', () => {
     n.onSleep = async () => {
       polls++;
       // Each poll is 500 ms; 100 polls = 50 s > the 30 s lease, which only renewals keep alive.
-      const other = await n.w.ledger.runs.acquire({ day: DAY, owner: 'host:2:b', leaseSec: 30, rerun: false, newRunId: () => 'x' });
+      const other = await n.w.ledger.runs.acquire({ day: DAY, owner: 'host:2:b', leaseSec: 30, mode: 'resume', newRunId: () => 'x' });
       expect(other.kind).toBe('held');
       if (polls === 100) n.workers = 'run';
     };
@@ -94,7 +94,7 @@ describe('master', () => {
     n.workers = 'stall';
     n.onSleep = async () => {
       await n.w.ledger.runs.releaseLeaseByPrefix(DAY, 'host:1:');
-      await n.w.ledger.runs.acquire({ day: DAY, owner: 'host:2:b', leaseSec: 30, rerun: false, newRunId: () => 'x' });
+      await n.w.ledger.runs.acquire({ day: DAY, owner: 'host:2:b', leaseSec: 30, mode: 'resume', newRunId: () => 'x' });
     };
     await expect(runMaster(n.ports, opts())).rejects.toThrow(/lost the lease/);
   });

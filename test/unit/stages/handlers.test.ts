@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { decode, decodeAs, encode } from '../../../schemas/index.js';
 import { planDay } from '../../../src/domain/plan.js';
+import { frameOfMerchantDay } from '../../../src/domain/due.js';
 import { generateLines } from '../../../src/seed/generate.js';
 import { summaryRowKey } from '../../../src/domain/rowkey.js';
 import { chunkPublisher } from '../../../src/master/wiring.js';
@@ -22,17 +23,20 @@ const LINES = [...generateLines({ day: DAY, events: 3000, merchants: 4, seed: 11
 async function plannedWorld(lines = LINES, chunkRows = 400): Promise<{ w: MemoryWorld; run: RunLease }> {
   const w = createMemoryWorld();
   await w.ingestLines(lines);
-  const got = await w.ledger.runs.acquire({ day: DAY, owner: 'test', leaseSec: 30, rerun: false, newRunId: (e) => `r${e}` });
+  const got = await w.ledger.runs.acquire({ day: DAY, owner: 'test', leaseSec: 30, mode: 'resume', newRunId: (e) => `r${e}` });
   if (got.kind !== 'acquired') throw new Error('not acquired');
   await publishPlan(w, got.run, chunkRows);
   return { w, run: got.run };
 }
 
-async function publishPlan(w: MemoryWorld, run: RunLease, chunkRows: number): Promise<void> {
-  await w.ledger.plan.save(run.day, run.epoch, planDay(run.day, run.epoch, await w.ledger.ingest.ofDay(run.day), 64, chunkRows));
+const SHAPE = { maxVisitors: 200, maxBatchBytes: 700_000, maxPartialBytes: 700_000 };
+
+async function publishPlan(w: MemoryWorld, run: RunLease, chunkRows: number, shape = SHAPE): Promise<void> {
+  const res = await w.ledger.plan.create({ day: run.day, epoch: run.epoch, owner: 'test', kind: 'full', shape, frame: () => frameOfMerchantDay(run.day, undefined), planner: (counts) => planDay(run.day, run.epoch, counts, 64, chunkRows) });
+  if (res === 'lost-lease') throw new Error('lost the lease');
   const chunks = await w.ledger.plan.chunks(run.day, run.epoch);
   await chunkPublisher(async () => w.producer, w.topic('chunks')).publish(run, chunks, w.clock.now());
-  await w.ledger.plan.markPublished(run.day, run.epoch, chunks.map((c) => c.chunk_id));
+  await w.ledger.plan.markPublished(run.day, run.epoch, 'test', chunks.map((c) => c.chunk_id));
 }
 
 const sent = (w: MemoryWorld, key: string) => w.producer.sent.get(w.topic(key)) ?? [];
@@ -74,7 +78,7 @@ describe('split handler', () => {
     const oldTask = sent(w, 'chunks')[0]!;
     // The whole day completes and is re-run: epoch 2 has its own chunk ids.
     await w.ledger.runs.complete(DAY, run.epoch, 'test');
-    const again = await w.ledger.runs.acquire({ day: DAY, owner: 'test', leaseSec: 30, rerun: true, newRunId: (e) => `r${e}` });
+    const again = await w.ledger.runs.acquire({ day: DAY, owner: 'test', leaseSec: 30, mode: 'rerun', newRunId: (e) => `r${e}` });
     if (again.kind !== 'acquired') throw new Error('no rerun');
     await publishPlan(w, again.run, 400);
     const produced = sent(w, 'batches').length;
@@ -89,7 +93,7 @@ describe('split handler', () => {
     await split(task.value);
     const first = sent(w, 'batches').map((m) => m.value.toString('hex'));
     const t = decodeAs('ChunkTask', task.value);
-    await w.ledger.plan.resetSplit(DAY, run.epoch, [t.chunk_id]);
+    await w.ledger.plan.resetSplit(DAY, run.epoch, 'test', [t.chunk_id]);
     await split(task.value, { offset: '9' });
     const all = sent(w, 'batches').map((m) => m.value.toString('hex'));
     expect(all.slice(first.length)).toEqual(first);
@@ -150,7 +154,7 @@ describe('a whole seeded day through the three handlers in memory', () => {
     expect(delivered).toBeGreaterThan(10);
     expect(diffSummaries(summaries(w), referenceReport(LINES, DAY) as unknown as Array<Record<string, unknown>>)).toEqual([]);
     expect(await w.pump()).toBe(0);
-    const key = summaryRowKey(DAY, (summaries(w)[0] as { merchant_id: string }).merchant_id);
+    const key = summaryRowKey(DAY, (summaries(w)[0] as { merchant_id: string }).merchant_id, 1);
     expect(await w.tables.get(w.tableNames.summaries, key)).toBeDefined();
   });
 });
