@@ -38,6 +38,12 @@ export interface StackConfig {
   hbaseHeapMb: number;
   javaHome?: string;
   startTimeoutMs: number;
+  /** issue 14: Kafka nodes `stack up` runs (KRaft, each broker + controller) @defaultValue 1 */
+  kafkaBrokerCount: number;
+  /** issue 14: region servers in the native HBase JVM @defaultValue 1 */
+  hbaseRegionServers: number;
+  /** issue 14: address the native servers bind to and advertise @defaultValue 127.0.0.1 */
+  advertisedHost: string;
 }
 
 export interface PipelineConfig {
@@ -70,14 +76,61 @@ export interface Config {
   hbase: { zkQuorum: string; namespace: string };
   stack: StackConfig;
   pipeline: PipelineConfig;
-  log: { level: string; pretty: boolean };
+  log: { level: string; pretty: boolean; /** issue 14 @defaultValue 'stderr' */ destination: 'stdout' | 'stderr' };
   /** Prometheus port of this process; 0 = off @defaultValue 0 */
   metricsPort: number;
+  /** issue 14: address the metrics server binds to @defaultValue 127.0.0.1 */
+  metricsHost: string;
   /** the stage graph and partition counts @defaultValue topology/topology.json */
   topologyFile: string;
   /** fault injection for the crash tests: the master sleeps this long after each such checkpoint */
   faultPause?: { checkpoint: string; ms: number };
 }
+
+// ---- issue 14 (run like production): cluster and multi-host settings -------------------------
+// Self-contained on purpose: one block to move into the declarative config table.
+
+/** Rows for ENV_DOC: name, flag, default, what. */
+export const CLUSTER_ENV_DOC: Array<[name: string, flag: string | null, def: string, what: string]> = [
+  ['STAGELINE_KAFKA_BROKER_COUNT', '--brokers (stack up)', '1', 'native stack: Kafka nodes (KRaft, each broker + controller; node i listens on STAGELINE_KAFKA_PORT + 2i, its controller on +1)'],
+  ['STAGELINE_HBASE_REGION_SERVERS', null, '1', 'native stack: region servers in the HBase JVM (server i on STAGELINE_HBASE_REGIONSERVER_PORT + 10i)'],
+  ['STAGELINE_ADVERTISED_HOST', null, '127.0.0.1', 'native stack: address Kafka, HBase and a private mariadbd bind to and advertise; also the default host of STAGELINE_KAFKA_BROKERS and STAGELINE_HBASE_ZK'],
+  ['STAGELINE_METRICS_HOST', null, '127.0.0.1', 'address the Prometheus endpoint binds to (0.0.0.0: all interfaces)'],
+  ['STAGELINE_LOG_DESTINATION', null, 'stderr', 'stdout or stderr: where log lines go (services under systemd or Docker: stdout)'],
+];
+
+export interface ClusterSettings {
+  kafkaBrokerCount: number;
+  hbaseRegionServers: number;
+  advertisedHost: string;
+  metricsHost: string;
+  logDestination: 'stdout' | 'stderr';
+}
+
+const HOST_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/;
+
+function host(name: string, raw: string | undefined, def: string): string {
+  if (raw === undefined || raw === '') return def;
+  if (!HOST_RE.test(raw)) throw new StagelineError('CONFIG_INVALID', `${name} must be a host name or IP address, got "${raw}"`);
+  return raw;
+}
+
+export function clusterSettings(env: NodeJS.ProcessEnv, flags: Flags): ClusterSettings {
+  const brokersFlag = typeof flags.brokers === 'string' ? flags.brokers : undefined;
+  const dest = env.STAGELINE_LOG_DESTINATION ?? 'stderr';
+  if (dest !== 'stdout' && dest !== 'stderr') throw new StagelineError('CONFIG_INVALID', `STAGELINE_LOG_DESTINATION must be stdout or stderr, got "${dest}"`);
+  return {
+    kafkaBrokerCount: int(brokersFlag !== undefined ? '--brokers' : 'STAGELINE_KAFKA_BROKER_COUNT', brokersFlag ?? env.STAGELINE_KAFKA_BROKER_COUNT, 1, 1, 9),
+    hbaseRegionServers: int('STAGELINE_HBASE_REGION_SERVERS', env.STAGELINE_HBASE_REGION_SERVERS, 1, 1, 9),
+    advertisedHost: host('STAGELINE_ADVERTISED_HOST', env.STAGELINE_ADVERTISED_HOST, '127.0.0.1'),
+    metricsHost: host('STAGELINE_METRICS_HOST', env.STAGELINE_METRICS_HOST, '127.0.0.1'),
+    logDestination: dest,
+  };
+}
+
+/** Listener port of Kafka node i (0-based); its controller listens one above. */
+export const kafkaNodePort = (basePort: number, i: number): number => basePort + 2 * i;
+// ---- end issue 14 -------------------------------------------------------------------------------
 
 /** The documented variables; the README's configuration table mirrors this list. */
 export const ENV_DOC: Array<[name: string, flag: string | null, def: string, what: string]> = [
@@ -113,9 +166,11 @@ export const ENV_DOC: Array<[name: string, flag: string | null, def: string, wha
   ['STAGELINE_FAULT_PAUSE', null, '', 'crash tests only: `<checkpoint>:<ms>` makes the master pause after acquired, planned, published-part, published'],
   ['STAGELINE_LOG_LEVEL', '--log-level', 'info', 'pino level'],
   ['STAGELINE_LOG_FORMAT', null, 'auto', 'json, pretty, or auto (pretty on a terminal)'],
+  ...CLUSTER_ENV_DOC,
 ];
 
 export type Flags = Record<string, string | boolean | undefined>;
+
 
 function int(name: string, raw: string | undefined, def: number, min: number, max: number): number {
   if (raw === undefined || raw === '') return def;
@@ -170,8 +225,10 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
   const dir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(dataDirRaw);
   const kafkaPort = int('STAGELINE_KAFKA_PORT', env.STAGELINE_KAFKA_PORT, 9092, 1, 65534);
   const zkPort = int('STAGELINE_HBASE_ZK_PORT', env.STAGELINE_HBASE_ZK_PORT, 2181, 1, 65535);
+  const cluster = clusterSettings(env, flags);
+  const defaultBrokers = Array.from({ length: cluster.kafkaBrokerCount }, (_, i) => `${cluster.advertisedHost}:${kafkaNodePort(kafkaPort, i)}`).join(',');
 
-  const brokers = (flag('kafka-brokers') ?? env.STAGELINE_KAFKA_BROKERS ?? `127.0.0.1:${kafkaPort}`).split(',').map((s) => s.trim()).filter(Boolean);
+  const brokers = (flag('kafka-brokers') ?? env.STAGELINE_KAFKA_BROKERS ?? defaultBrokers).split(',').map((s) => s.trim()).filter(Boolean);
   if (brokers.length === 0 || brokers.some((b) => !/^[^:\s]+:\d+$/.test(b))) throw new StagelineError('CONFIG_INVALID', `STAGELINE_KAFKA_BROKERS must be host:port[,host:port...]`);
   const kafka: KafkaConfig = { brokers, clientId: `stageline-${namespace}` };
   if (bool('STAGELINE_KAFKA_SSL', env.STAGELINE_KAFKA_SSL, false)) {
@@ -204,6 +261,9 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     hbaseHeapMb: int('STAGELINE_HBASE_HEAP_MB', env.STAGELINE_HBASE_HEAP_MB, 2048, 256, 16384),
     ...(javaHome ? { javaHome } : {}),
     startTimeoutMs: 1000 * int('STAGELINE_STACK_TIMEOUT_SEC', env.STAGELINE_STACK_TIMEOUT_SEC, 180, 5, 3600),
+    kafkaBrokerCount: cluster.kafkaBrokerCount,
+    hbaseRegionServers: cluster.hbaseRegionServers,
+    advertisedHost: cluster.advertisedHost,
   };
 
   const pipeline: PipelineConfig = {
@@ -229,11 +289,12 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     namespace,
     kafka,
     mysql,
-    hbase: { zkQuorum: flag('hbase-zk') ?? env.STAGELINE_HBASE_ZK ?? `127.0.0.1:${zkPort}`, namespace: dbName },
+    hbase: { zkQuorum: flag('hbase-zk') ?? env.STAGELINE_HBASE_ZK ?? `${cluster.advertisedHost}:${zkPort}`, namespace: dbName },
     stack,
     pipeline,
-    log: { level, pretty: format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true) },
+    log: { level, pretty: format === 'pretty' || (format === 'auto' && process[cluster.logDestination].isTTY === true), destination: cluster.logDestination },
     metricsPort: int('STAGELINE_METRICS_PORT', flag('metrics-port') ?? env.STAGELINE_METRICS_PORT, 0, 0, 65535),
+    metricsHost: cluster.metricsHost,
     topologyFile: resolve(env.STAGELINE_TOPOLOGY ?? projectPath('topology', 'topology.json')),
   };
   const pause = env.STAGELINE_FAULT_PAUSE;
