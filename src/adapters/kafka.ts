@@ -5,7 +5,7 @@
  */
 import type * as tls from 'node:tls';
 import {
-  Kafka, Partitioners, logLevel,
+  ConfigResourceTypes, Kafka, Partitioners, logLevel,
   type Admin, type Consumer, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions, type TopicMessages,
 } from 'kafkajs';
 import { StagelineError, errorMessage, isRetryable } from '../errors.js';
@@ -133,7 +133,19 @@ async function wrap<T>(what: string, fn: () => Promise<T>): Promise<T> {
 export interface TopicSpec {
   topic: string;
   partitions: number;
+  /** @defaultValue the broker's default.replication.factor */
+  replicationFactor?: number;
   config?: Record<string, string>;
+}
+
+/**
+ * Replication for a cluster of `brokers`: min(3, brokers) copies, and 2 in sync once there are 3,
+ * so an acks=all write survives losing any one broker and the cluster keeps accepting writes
+ * while one is down. One broker: 1 and 1, as before.
+ */
+export function replicationFor(brokers: number): { replicationFactor: number; minInsyncReplicas: number } {
+  const replicationFactor = Math.min(3, Math.max(1, brokers));
+  return { replicationFactor, minInsyncReplicas: replicationFactor >= 3 ? 2 : 1 };
 }
 
 export interface KafkaAdminPort {
@@ -149,6 +161,10 @@ export interface KafkaAdminPort {
   deleteTopics(topics: string[]): Promise<void>;
   /** Non-internal topics (internal ones start with `__`). */
   listTopics(): Promise<string[]>;
+  /** Brokers the cluster lists now. */
+  brokerCount(): Promise<number>;
+  /** Replicas and the min.insync.replicas setting of a topic, per partition in-sync replicas. */
+  describeTopic(topic: string): Promise<{ replicationFactor: number; minInsyncReplicas: number | undefined; partitions: Array<{ partition: number; leader: number; replicas: number[]; isr: number[] }> }>;
   close(): Promise<void>;
 }
 
@@ -229,8 +245,8 @@ export async function createAdmin(kafka: Kafka): Promise<KafkaAdminPort> {
           topics: plan.create.map((s) => ({
             topic: s.topic,
             numPartitions: s.partitions,
-            // -1: the broker's default.replication.factor, so one spec serves a 1-node and a 3-node cluster.
-            replicationFactor: -1,
+            // -1: the broker's default.replication.factor (provisioning sets it from the cluster's size).
+            replicationFactor: s.replicationFactor ?? -1,
             configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
           })),
         });
@@ -289,6 +305,16 @@ export async function createAdmin(kafka: Kafka): Promise<KafkaAdminPort> {
     }),
 
     listTopics: () => wrap('listTopics', async () => (await admin.listTopics()).filter((t) => !t.startsWith('__')).sort()),
+
+    brokerCount: () => wrap('describeCluster', async () => (await admin.describeCluster()).brokers.length),
+
+    describeTopic: (topic) => wrap(`describeTopic ${topic}`, async () => {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const parts = (meta.topics[0]?.partitions ?? []).map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: [...p.replicas].sort(), isr: [...p.isr].sort() })).sort((a, b) => a.partition - b.partition);
+      const configs = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas'] }], includeSynonyms: false });
+      const isr = configs.resources[0]?.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue;
+      return { replicationFactor: parts[0]?.replicas.length ?? 0, minInsyncReplicas: isr === undefined ? undefined : Number(isr), partitions: parts };
+    }),
 
     close: () => admin.disconnect(),
   };
@@ -426,8 +452,17 @@ export class MessageBatcher {
   }
 }
 
+/**
+ * Every produce is acks=all (-1): acknowledged once all in-sync replicas have it (with
+ * min.insync.replicas 2 on three brokers, a write survives losing its leader right after the ack).
+ * Idempotent by default: when a request times out after the broker wrote it (a leader dying
+ * mid-request), kafkajs' own resend carries the same producer id and sequence and the broker
+ * drops the copy instead of appending it twice. Retries stay bounded (see createKafka and
+ * EXPECTED_WARNINGS): past them the stage runtime retries the whole message, and the copies that
+ * can make are absorbed downstream by the natural keys (batch id, chunk id).
+ */
 export async function createProducer(kafka: Kafka, opts: { lingerMs?: number; maxBatch?: number; idempotent?: boolean }): Promise<BatchingProducer> {
-  const idempotent = opts.idempotent ?? false;
+  const idempotent = opts.idempotent ?? true;
   const producer: Producer = kafka.producer({
     // Java-compatible murmur2: keys land on the same partitions as with any other Kafka client.
     createPartitioner: Partitioners.DefaultPartitioner,
