@@ -7,7 +7,7 @@ import { ensureDatabase, migrate } from './adapters/mysql.js';
 import type { TableSpec } from './adapters/hbase-admin.js';
 import { RAW_FAMILY, RAW_SPLITS } from './domain/rowkey.js';
 import { STAGES, dlqTopicName, topicName } from '../topology/index.js';
-import type { TopicSpec } from './adapters/kafka.js';
+import { replicationFor, type TopicSpec } from './adapters/kafka.js';
 
 export function tableSpecs(app: App): TableSpec[] {
   return [
@@ -18,14 +18,21 @@ export function tableSpecs(app: App): TableSpec[] {
   ];
 }
 
-export function topicSpecs(app: App): TopicSpec[] {
+/**
+ * The namespace's topics. With `brokers` (the cluster's size when provisioning), each carries its
+ * replication: min(3, brokers) replicas and min.insync.replicas 2 from 3 brokers on (see
+ * replicationFor). Existing topics keep theirs: ensureTopics never alters a topic's config.
+ */
+export function topicSpecs(app: App, brokers?: number): TopicSpec[] {
   const ns = app.cfg.namespace;
   const t = app.topology.topics;
+  const r = brokers === undefined ? undefined : replicationFor(brokers);
+  const rep = r ? { replicationFactor: r.replicationFactor, config: { 'min.insync.replicas': String(r.minInsyncReplicas) } } : {};
   return [
-    { topic: topicName(ns, 'chunks'), partitions: t.chunks.partitions },
-    { topic: topicName(ns, 'batches'), partitions: t.batches.partitions },
-    { topic: topicName(ns, 'partials'), partitions: t.partials.partitions },
-    ...STAGES.map((s) => ({ topic: dlqTopicName(ns, s), partitions: t.dlq.partitions })),
+    { topic: topicName(ns, 'chunks'), partitions: t.chunks.partitions, ...rep },
+    { topic: topicName(ns, 'batches'), partitions: t.batches.partitions, ...rep },
+    { topic: topicName(ns, 'partials'), partitions: t.partials.partitions, ...rep },
+    ...STAGES.map((s) => ({ topic: dlqTopicName(ns, s), partitions: t.dlq.partitions, ...rep })),
   ];
 }
 
@@ -47,7 +54,7 @@ export async function provisionMysql(app: App): Promise<number[]> {
 
 export async function provisionKafka(app: App): Promise<{ created: string[]; raised: string[] }> {
   const admin = await app.admin();
-  return admin.ensureTopics(topicSpecs(app));
+  return admin.ensureTopics(topicSpecs(app, await admin.brokerCount()));
 }
 
 export async function provision(app: App, hbaseAdmin: HBaseProvisioner): Promise<ProvisionResult> {
