@@ -47,7 +47,47 @@ export type AdminOp =
   /** Start keys (hex) of the table's regions, comma-separated in `outcome`. */
   | { op: 'listRegions'; name: string }
   /** Splits the region holding `at` (hex) at `at`, waiting until the daughters are online. */
-  | { op: 'split'; name: string; at: string };
+  | { op: 'split'; name: string; at: string }
+  /** Where each region is: `outcome` is a JSON array of RegionPlacement. */
+  | { op: 'regions'; name: string }
+  | { op: 'flush'; name: string }
+  /** Flushes the table, then splits every region at its mid key; waits for the daughters. */
+  | { op: 'splitAll'; name: string }
+  /** One region (encoded name) to `server` (host:port), or to any other live server. Blocks until open there. */
+  | { op: 'move'; region: string; server?: string }
+  /** Every region of the table to a live server other than its current one. */
+  | { op: 'moveAll'; name: string }
+  | { op: 'unassign'; name: string; region: string }
+  | { op: 'assign'; name: string; region: string }
+  | { op: 'balancer'; on: boolean }
+  /** Graceful stop of a region server (host:port): its regions are reassigned to the others. */
+  | { op: 'stopRegionServer'; server: string };
+
+export interface RegionPlacement {
+  /** Encoded region name (the hash in the full name). */
+  encoded: string;
+  /** Hex; '' for the table's first region. */
+  start: string;
+  /** Hex; '' for the table's last region. */
+  end: string;
+  /** host:port of the hosting region server. */
+  server: string;
+}
+
+/**
+ * Region operations for tests and operators (the HBase shell's split/move/unassign/assign): they
+ * put regions in motion while clients use the table. Each call is one JVM launch (seconds).
+ */
+export interface HBaseRegionAdmin {
+  regions(table: string): Promise<RegionPlacement[]>;
+  splitAll(table: string): Promise<string>;
+  move(region: string, server?: string): Promise<void>;
+  moveAll(table: string): Promise<string>;
+  unassign(table: string, region: string): Promise<void>;
+  assign(table: string, region: string): Promise<void>;
+  balancer(on: boolean): Promise<void>;
+  stopRegionServer(server: string): Promise<void>;
+}
 
 export interface AdminOpResult { ok: boolean; op: string; outcome?: string; error?: string }
 
@@ -125,5 +165,19 @@ export function createHBaseAdmin(o: HBaseAdminOptions, log: Logger): HBaseAdminP
     ensureTables: (specs) => run(specs.map(tableOp)),
     dropNamespace: (ns) => run([{ op: 'dropNamespace', ns }]),
     ensure: (ns, specs) => run([{ op: 'ensureNamespace', ns }, ...specs.map(tableOp)]),
+  };
+}
+
+export function createHBaseRegionAdmin(o: HBaseAdminOptions, log: Logger): HBaseRegionAdmin {
+  const one = async (op: AdminOp): Promise<string> => (await runAdminOps(o, [op], log))[0]?.outcome ?? '';
+  return {
+    regions: async (table) => JSON.parse(await one({ op: 'regions', name: table })) as RegionPlacement[],
+    splitAll: (table) => one({ op: 'splitAll', name: table }),
+    move: async (region, server) => { await one({ op: 'move', region, ...(server !== undefined ? { server } : {}) }); },
+    moveAll: (table) => one({ op: 'moveAll', name: table }),
+    unassign: async (table, region) => { await one({ op: 'unassign', name: table, region }); },
+    assign: async (table, region) => { await one({ op: 'assign', name: table, region }); },
+    balancer: async (on) => { await one({ op: 'balancer', on }); },
+    stopRegionServer: async (server) => { await one({ op: 'stopRegionServer', server }); },
   };
 }

@@ -15,7 +15,18 @@
  *      {"op": "listTables", "ns": "stageline"},
  *      {"op": "listNamespaces"},
  *      {"op": "listRegions", "name": "stageline:events"},
- *      {"op": "split", "name": "stageline:events", "at": "60"}]}
+ *      {"op": "split", "name": "stageline:events", "at": "60"},
+ *      {"op": "regions", "name": "stageline:events"},
+ *      {"op": "splitAll", "name": "stageline:events"},
+ *      {"op": "move", "region": "<encoded name>", "server": "127.0.0.1:16030"},
+ *      {"op": "moveAll", "name": "stageline:events"},
+ *      {"op": "unassign", "name": "stageline:events", "region": "<encoded name>"},
+ *      {"op": "assign", "name": "stageline:events", "region": "<encoded name>"},
+ *      {"op": "flush", "name": "stageline:events"},
+ *      {"op": "balancer", "on": false},
+ *      {"op": "stopRegionServer", "server": "127.0.0.1:16030"}]}
+ * The region operations (regions … stopRegionServer) exist for the region-motion tests and for an
+ * operator: they put a table's regions in motion while clients read and write it.
  * Split keys are hex so binary keys survive JSON. Operations run in order; the first failure stops
  * the run. stdout gets one JSON line per operation; on failure the last stdout line is
  * {"ok":false,...} and the exit status is 1 (2 for a malformed spec).
@@ -26,7 +37,9 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.Collection;
 import java.util.List;
+import java.util.concurrent.Future;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -34,7 +47,9 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.hbase.HBaseConfiguration;
 import org.apache.hadoop.hbase.NamespaceDescriptor;
 import org.apache.hadoop.hbase.NamespaceExistException;
+import org.apache.hadoop.hbase.HRegionLocation;
 import org.apache.hadoop.hbase.NamespaceNotFoundException;
+import org.apache.hadoop.hbase.ServerName;
 import org.apache.hadoop.hbase.TableExistsException;
 import org.apache.hadoop.hbase.TableName;
 import org.apache.hadoop.hbase.client.Admin;
@@ -42,6 +57,7 @@ import org.apache.hadoop.hbase.client.ColumnFamilyDescriptorBuilder;
 import org.apache.hadoop.hbase.client.Connection;
 import org.apache.hadoop.hbase.client.RegionInfo;
 import org.apache.hadoop.hbase.client.ConnectionFactory;
+import org.apache.hadoop.hbase.client.RegionLocator;
 import org.apache.hadoop.hbase.client.TableDescriptorBuilder;
 import org.apache.hbase.thirdparty.com.google.gson.JsonArray;
 import org.apache.hbase.thirdparty.com.google.gson.JsonElement;
@@ -75,7 +91,7 @@ public class HBaseAdmin {
         JsonObject op = el.getAsJsonObject();
         String kind = op.get("op").getAsString();
         try {
-          String outcome = run(admin, kind, op);
+          String outcome = run(conn, admin, kind, op);
           JsonObject res = new JsonObject();
           res.addProperty("ok", true);
           res.addProperty("op", kind);
@@ -98,7 +114,7 @@ public class HBaseAdmin {
     System.exit(0);
   }
 
-  static String run(Admin admin, String kind, JsonObject op) throws IOException {
+  static String run(Connection conn, Admin admin, String kind, JsonObject op) throws IOException {
     switch (kind) {
       case "ensureNamespace": {
         String ns = op.get("ns").getAsString();
@@ -185,9 +201,121 @@ public class HBaseAdmin {
         }
         throw new IllegalArgumentException("no region of " + name + " holds the split point");
       }
+      case "regions": {
+        // JSON array of {encoded, start, end (hex), server host:port}: where each region is now.
+        JsonArray out = new JsonArray();
+        for (HRegionLocation loc : locations(conn, tableOf(op))) {
+          JsonObject r = new JsonObject();
+          r.addProperty("encoded", loc.getRegion().getEncodedName());
+          r.addProperty("start", HexFormat.of().formatHex(loc.getRegion().getStartKey()));
+          r.addProperty("end", HexFormat.of().formatHex(loc.getRegion().getEndKey()));
+          r.addProperty("server", loc.getServerName() == null ? "" : loc.getServerName().getAddress().toString());
+          out.add(r);
+        }
+        return out.toString();
+      }
+      case "flush": {
+        admin.flush(tableOf(op));
+        return "flushed";
+      }
+      case "splitAll": {
+        // Every region split at its own mid key (the region server picks it from the store
+        // files, so the table is flushed first). A region too small to split is left whole.
+        TableName name = tableOf(op);
+        admin.flush(name);
+        List<Future<Void>> splits = new ArrayList<>();
+        List<String> skipped = new ArrayList<>();
+        for (RegionInfo r : admin.getRegions(name)) {
+          try {
+            splits.add(admin.splitRegionAsync(r.getRegionName()));
+          } catch (IOException e) {
+            skipped.add(r.getEncodedName() + ": " + e.getMessage().split("\n", 2)[0]);
+          }
+        }
+        int done = 0;
+        for (Future<Void> f : splits) {
+          try {
+            f.get(120, TimeUnit.SECONDS);
+            done++;
+          } catch (InterruptedException | TimeoutException e) {
+            throw new IOException("split failed: " + e, e);
+          } catch (ExecutionException e) {
+            skipped.add(String.valueOf(e.getCause()).split("\n", 2)[0]);
+          }
+        }
+        return "split " + done + " regions" + (skipped.isEmpty() ? "" : "; not split: " + String.join("; ", skipped)) + "; now " + admin.getRegions(name).size();
+      }
+      case "move": {
+        // To the named server, or (no server) to any other live one. Blocks until the region is
+        // open at its destination.
+        byte[] encoded = op.get("region").getAsString().getBytes(StandardCharsets.UTF_8);
+        if (op.has("server")) admin.move(encoded, serverNamed(admin, op.get("server").getAsString()));
+        else admin.move(encoded);
+        return "moved";
+      }
+      case "moveAll": {
+        // Every region of the table to a live server other than its current one (round robin).
+        List<ServerName> servers = new ArrayList<>(admin.getRegionServers());
+        servers.sort(null);
+        if (servers.size() < 2) throw new IllegalStateException("moveAll needs two live region servers, have " + servers.size());
+        int moved = 0;
+        int k = 0;
+        for (HRegionLocation loc : locations(conn, tableOf(op))) {
+          ServerName dest = servers.get(k++ % servers.size());
+          if (dest.equals(loc.getServerName())) dest = servers.get(k++ % servers.size());
+          admin.move(loc.getRegion().getEncodedNameAsBytes(), dest);
+          moved++;
+        }
+        return "moved " + moved + " regions";
+      }
+      case "unassign": {
+        admin.unassign(regionNameOf(admin, op));
+        return "unassigned";
+      }
+      case "assign": {
+        admin.assign(regionNameOf(admin, op));
+        return "assigned";
+      }
+      case "balancer": {
+        boolean was = admin.balancerSwitch(op.get("on").getAsBoolean(), true);
+        return "balancer was " + (was ? "on" : "off");
+      }
+      case "stopRegionServer": {
+        admin.stopRegionServer(op.get("server").getAsString());
+        return "stop requested";
+      }
       default:
         throw new IllegalArgumentException("unknown op " + kind);
     }
+  }
+
+  static TableName tableOf(JsonObject op) {
+    return TableName.valueOf(op.get("name").getAsString());
+  }
+
+  static List<HRegionLocation> locations(Connection conn, TableName name) throws IOException {
+    try (RegionLocator locator = conn.getRegionLocator(name)) {
+      // reload: the tool may run right after a split or move; a cached location would be stale.
+      return locator.getAllRegionLocations();
+    }
+  }
+
+  /** A live server by "host:port" (its start code looked up), as move() needs. */
+  static ServerName serverNamed(Admin admin, String hostPort) throws IOException {
+    Collection<ServerName> live = admin.getRegionServers();
+    for (ServerName sn : live) {
+      if (sn.getAddress().toString().equals(hostPort)) return sn;
+    }
+    throw new IllegalArgumentException("no live region server " + hostPort + " (live: " + live + ")");
+  }
+
+  /** The full region name of the region whose encoded name is op.region, looked up in the table op.name. */
+  static byte[] regionNameOf(Admin admin, JsonObject op) throws IOException {
+    String encoded = op.get("region").getAsString();
+    for (RegionInfo r : admin.getRegions(tableOf(op))) {
+      if (r.getEncodedName().equals(encoded)) return r.getRegionName();
+    }
+    throw new IllegalArgumentException("no region " + encoded + " in " + tableOf(op));
   }
 
   static String error(String op, String message) {
