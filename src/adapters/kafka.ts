@@ -5,8 +5,8 @@
  */
 import type * as tls from 'node:tls';
 import {
-  ConfigResourceTypes, Kafka, Partitioners, logLevel,
-  type Admin, type Consumer, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions, type TopicMessages,
+  Kafka, Partitioners, logLevel,
+  type Admin, type ConfigResourceTypes, type Consumer, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions, type TopicMessages,
 } from 'kafkajs';
 import { StagelineError, errorMessage, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -168,6 +168,12 @@ export interface KafkaAdminPort {
   close(): Promise<void>;
 }
 
+/**
+ * ConfigResourceTypes.TOPIC. Node's ESM loader does not see kafkajs' ConfigResourceTypes among
+ * the CommonJS module's named exports, so the value is spelled here.
+ */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+
 /** How long ensureTopics/deleteTopics wait for metadata to show their effect before giving up. */
 const METADATA_SETTLE_MS = 30_000;
 
@@ -311,7 +317,7 @@ export async function createAdmin(kafka: Kafka): Promise<KafkaAdminPort> {
     describeTopic: (topic) => wrap(`describeTopic ${topic}`, async () => {
       const meta = await admin.fetchTopicMetadata({ topics: [topic] });
       const parts = (meta.topics[0]?.partitions ?? []).map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: [...p.replicas].sort(), isr: [...p.isr].sort() })).sort((a, b) => a.partition - b.partition);
-      const configs = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas'] }], includeSynonyms: false });
+      const configs = await admin.describeConfigs({ resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['min.insync.replicas'] }], includeSynonyms: false });
       const isr = configs.resources[0]?.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue;
       return { replicationFactor: parts[0]?.replicas.length ?? 0, minInsyncReplicas: isr === undefined ? undefined : Number(isr), partitions: parts };
     }),
