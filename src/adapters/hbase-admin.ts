@@ -51,7 +51,7 @@ export type AdminOp =
   /** Where each region is: `outcome` is a JSON array of RegionPlacement. */
   | { op: 'regions'; name: string }
   | { op: 'flush'; name: string }
-  /** Flushes the table, then splits every region at its mid key; waits for the daughters. */
+  /** Splits every region holding two rows or more at its median row; waits for the daughters. */
   | { op: 'splitAll'; name: string }
   /** One region (encoded name) to `server` (host:port), or to any other live server. Blocks until open there. */
   | { op: 'move'; region: string; server?: string }
@@ -111,10 +111,8 @@ function javaPath(javaHome: string | undefined): string {
 // Failures of the tool that mean "HBase not reachable (yet)" rather than "this request is wrong".
 const UNAVAILABLE = /ConnectException|Connection refused|RetriesExhausted|SocketTimeout|CallTimeout|TimeoutIOException|MasterNotRunning|PleaseHold|ServerNotRunningYet|ZooKeeperConnection|KeeperException|NoServerForRegion|NotServingRegion|operation timeout|timed out/i;
 
-/** Runs one launch of the admin tool with all `ops`; resolves with one result per op. */
-export async function runAdminOps(o: HBaseAdminOptions, ops: AdminOp[], log: Logger): Promise<AdminOpResult[]> {
-  const spec = JSON.stringify({ ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}), ops });
-  const args = [
+function adminArgs(o: HBaseAdminOptions, toolArgs: string[]): string[] {
+  return [
     ...HBASE_JDK17_FLAGS,
     '-Xmx256m',
     // Short-lived client JVM: skip the JIT tiers that only pay off for long runs.
@@ -122,8 +120,14 @@ export async function runAdminOps(o: HBaseAdminOptions, ops: AdminOp[], log: Log
     `-Dlog4j2.configurationFile=${projectPath('stack', 'hbase', 'log4j2-tool.properties')}`,
     '-cp', `${o.classpath}:${o.confDir}`,
     projectPath('stack', 'hbase', 'HBaseAdmin.java'),
-    '-',
+    ...toolArgs,
   ];
+}
+
+/** Runs one launch of the admin tool with all `ops`; resolves with one result per op. */
+export async function runAdminOps(o: HBaseAdminOptions, ops: AdminOp[], log: Logger): Promise<AdminOpResult[]> {
+  const spec = JSON.stringify({ ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}), ops });
+  const args = adminArgs(o, ['-']);
   const started = Date.now();
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(javaPath(o.javaHome), args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -179,5 +183,62 @@ export function createHBaseRegionAdmin(o: HBaseAdminOptions, log: Logger): HBase
     assign: async (table, region) => { await one({ op: 'assign', name: table, region }); },
     balancer: async (on) => { await one({ op: 'balancer', on }); },
     stopRegionServer: async (server) => { await one({ op: 'stopRegionServer', server }); },
+  };
+}
+
+export interface AdminSession {
+  /** Runs one op at once (the JVM is up and connected); rejects with its error when it fails. */
+  run(op: AdminOp): Promise<AdminOpResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * The admin tool kept running and connected (its --session mode), so an op starts within
+ * milliseconds instead of after a JVM start and a connect (seconds): tests use it to put regions
+ * in motion at an exact point of a run. Ops run one at a time, in call order.
+ */
+export async function openAdminSession(o: HBaseAdminOptions, log: Logger): Promise<AdminSession> {
+  const spec = JSON.stringify(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {});
+  const child = spawn(javaPath(o.javaHome), adminArgs(o, ['--session', spec]), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const waiting: Array<{ resolve: (r: AdminOpResult) => void; reject: (e: Error) => void }> = [];
+  let stderr = '';
+  let buf = '';
+  let exited = false;
+  const failAll = (why: string): void => {
+    for (const w of waiting.splice(0)) w.reject(new StagelineError('HBASE_ERROR', `hbase admin session: ${why}`));
+  };
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4000); });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (!line.startsWith('{')) continue;
+      const res = JSON.parse(line) as AdminOpResult;
+      const w = waiting.shift();
+      if (w === undefined) continue;
+      if (res.ok) w.resolve(res);
+      else w.reject(new StagelineError('HBASE_ERROR', `hbase admin ${res.op} failed: ${res.error ?? '?'}`));
+    }
+  });
+  child.on('close', (code) => { exited = true; failAll(`exited ${String(code)}: ${stderr.split('\n').slice(-5).join('\n')}`); });
+  child.on('error', (e) => { exited = true; failAll(e.message); });
+  const next = (): Promise<AdminOpResult> => new Promise((resolve, reject) => {
+    if (exited) reject(new StagelineError('HBASE_ERROR', 'hbase admin session: not running'));
+    else waiting.push({ resolve, reject });
+  });
+  await next(); // the "connected" line
+  log.debug('hbase admin session connected');
+  return {
+    run: (op) => {
+      const p = next();
+      child.stdin.write(`${JSON.stringify(op)}\n`);
+      return p;
+    },
+    close: () => new Promise<void>((resolve) => {
+      if (exited) { resolve(); return; }
+      child.once('close', () => resolve());
+      child.stdin.end();
+    }),
   };
 }

@@ -27,12 +27,15 @@
  *      {"op": "stopRegionServer", "server": "127.0.0.1:16030"}]}
  * The region operations (regions … stopRegionServer) exist for the region-motion tests and for an
  * operator: they put a table's regions in motion while clients read and write it.
+ *   java -cp ... stack/hbase/HBaseAdmin.java --session '{"timeoutMs": 60000}'   (one op per stdin line)
  * Split keys are hex so binary keys survive JSON. Operations run in order; the first failure stops
  * the run. stdout gets one JSON line per operation; on failure the last stdout line is
  * {"ok":false,...} and the exit status is 1 (2 for a malformed spec).
  */
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -58,6 +61,11 @@ import org.apache.hadoop.hbase.client.Connection;
 import org.apache.hadoop.hbase.client.RegionInfo;
 import org.apache.hadoop.hbase.client.ConnectionFactory;
 import org.apache.hadoop.hbase.client.RegionLocator;
+import org.apache.hadoop.hbase.client.Result;
+import org.apache.hadoop.hbase.client.ResultScanner;
+import org.apache.hadoop.hbase.client.Scan;
+import org.apache.hadoop.hbase.client.Table;
+import org.apache.hadoop.hbase.filter.FirstKeyOnlyFilter;
 import org.apache.hadoop.hbase.client.TableDescriptorBuilder;
 import org.apache.hbase.thirdparty.com.google.gson.JsonArray;
 import org.apache.hbase.thirdparty.com.google.gson.JsonElement;
@@ -66,6 +74,10 @@ import org.apache.hbase.thirdparty.com.google.gson.JsonParser;
 
 public class HBaseAdmin {
   public static void main(String[] args) throws Exception {
+    if (args.length > 0 && args[0].equals("--session")) {
+      session(args.length > 1 ? args[1] : "{}");
+      return;
+    }
     JsonObject spec;
     try {
       String text = args.length == 0 || args[0].equals("-") ? readStdin() : args[0];
@@ -75,15 +87,7 @@ public class HBaseAdmin {
       System.exit(2);
       return;
     }
-    Configuration conf = HBaseConfiguration.create();
-    if (spec.has("timeoutMs")) {
-      // The client's defaults retry for minutes; a caller polling for readiness wants a bound.
-      long timeoutMs = spec.get("timeoutMs").getAsLong();
-      conf.setLong("hbase.client.operation.timeout", timeoutMs);
-      conf.setLong("hbase.rpc.timeout", Math.min(timeoutMs, 60_000L));
-      conf.setInt("zookeeper.recovery.retry", 1);
-      conf.setInt("hbase.client.retries.number", Math.max(3, (int) (timeoutMs / 1000)));
-    }
+    Configuration conf = configure(spec);
     JsonArray ops = spec.has("ops") ? spec.getAsJsonArray("ops") : new JsonArray();
     long t0 = System.nanoTime();
     try (Connection conn = ConnectionFactory.createConnection(conf); Admin admin = conn.getAdmin()) {
@@ -111,6 +115,54 @@ public class HBaseAdmin {
     System.err.printf("HBaseAdmin: %d ops in %d ms%n", ops.size(), (System.nanoTime() - t0) / 1_000_000);
     System.out.flush();
     // HBase client threads (ZooKeeper, netty) can linger past close(): exit explicitly.
+    System.exit(0);
+  }
+
+  static Configuration configure(JsonObject spec) {
+    Configuration conf = HBaseConfiguration.create();
+    if (spec.has("timeoutMs")) {
+      // The client's defaults retry for minutes; a caller polling for readiness wants a bound.
+      long timeoutMs = spec.get("timeoutMs").getAsLong();
+      conf.setLong("hbase.client.operation.timeout", timeoutMs);
+      conf.setLong("hbase.rpc.timeout", Math.min(timeoutMs, 60_000L));
+      conf.setInt("zookeeper.recovery.retry", 1);
+      conf.setInt("hbase.client.retries.number", Math.max(3, (int) (timeoutMs / 1000)));
+    }
+    return conf;
+  }
+
+  /**
+   * Session mode: connect once, print {"ok":true,"op":"session"}, then run one op per stdin line
+   * (a JSON object), one result line each; a failed op is reported and the session goes on; EOF
+   * ends it. Tests put regions in motion at an exact moment this way, without a JVM start first.
+   */
+  static void session(String specText) throws Exception {
+    Configuration conf = configure(JsonParser.parseString(specText).getAsJsonObject());
+    try (Connection conn = ConnectionFactory.createConnection(conf); Admin admin = conn.getAdmin();
+         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+      JsonObject ready = new JsonObject();
+      ready.addProperty("ok", true);
+      ready.addProperty("op", "session");
+      ready.addProperty("outcome", "connected");
+      System.out.println(ready);
+      System.out.flush();
+      for (String line; (line = in.readLine()) != null; ) {
+        if (line.isBlank()) continue;
+        String kind = "?";
+        try {
+          JsonObject op = JsonParser.parseString(line).getAsJsonObject();
+          kind = op.get("op").getAsString();
+          JsonObject res = new JsonObject();
+          res.addProperty("ok", true);
+          res.addProperty("op", kind);
+          res.addProperty("outcome", run(conn, admin, kind, op));
+          System.out.println(res);
+        } catch (Exception e) {
+          System.out.println(error(kind, e.getClass().getName() + ": " + e.getMessage()));
+        }
+        System.out.flush();
+      }
+    }
     System.exit(0);
   }
 
@@ -219,17 +271,24 @@ public class HBaseAdmin {
         return "flushed";
       }
       case "splitAll": {
-        // Every region split at its own mid key (the region server picks it from the store
-        // files, so the table is flushed first). A region too small to split is left whole.
+        // Every region holding two rows or more split at its median row. The median is read with
+        // a keys-only scan: the region server's own mid key needs store files big enough to have
+        // one ("Region not splittable because bestSplitPoint = null" for small regions).
         TableName name = tableOf(op);
-        admin.flush(name);
         List<Future<Void>> splits = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
-        for (RegionInfo r : admin.getRegions(name)) {
-          try {
-            splits.add(admin.splitRegionAsync(r.getRegionName()));
-          } catch (IOException e) {
-            skipped.add(r.getEncodedName() + ": " + e.getMessage().split("\n", 2)[0]);
+        try (Table table = conn.getTable(name)) {
+          for (RegionInfo r : admin.getRegions(name)) {
+            byte[] mid = medianRow(table, r);
+            if (mid == null) {
+              skipped.add(r.getEncodedName() + ": fewer than 2 rows");
+              continue;
+            }
+            try {
+              splits.add(admin.splitRegionAsync(r.getRegionName(), mid));
+            } catch (IOException e) {
+              skipped.add(r.getEncodedName() + ": " + e.getMessage().split("\n", 2)[0]);
+            }
           }
         }
         int done = 0;
@@ -287,6 +346,16 @@ public class HBaseAdmin {
       default:
         throw new IllegalArgumentException("unknown op " + kind);
     }
+  }
+
+  /** The row in the middle of the region (null when it holds fewer than two rows). */
+  static byte[] medianRow(Table table, RegionInfo r) throws IOException {
+    List<byte[]> keys = new ArrayList<>();
+    Scan scan = new Scan().withStartRow(r.getStartKey()).withStopRow(r.getEndKey()).setFilter(new FirstKeyOnlyFilter()).setCaching(5000);
+    try (ResultScanner rs = table.getScanner(scan)) {
+      for (Result res : rs) keys.add(res.getRow());
+    }
+    return keys.size() < 2 ? null : keys.get(keys.size() / 2);
   }
 
   static TableName tableOf(JsonObject op) {
