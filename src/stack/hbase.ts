@@ -36,6 +36,8 @@ export interface HBaseStackOptions {
   regionServers?: number;
   /** Address every server binds to and registers under (ZooKeeper, master, region servers). @defaultValue 127.0.0.1 */
   host?: string;
+  /** More hbase-site.xml properties (tests: e.g. a short scanner lease); they win over the defaults. */
+  site?: Readonly<Record<string, string>>;
 }
 
 const LOOPBACK = '127.0.0.1';
@@ -115,6 +117,11 @@ export function siteXml(o: HBaseStackOptions, dataDir: string): string {
     ['hbase.master.wait.on.regionservers.maxtostart', String(n), ''],
     ['hbase.master.wait.on.regionservers.timeout', '1000', ''],
   ];
+  for (const [k, v] of Object.entries(o.site ?? {})) {
+    const i = props.findIndex(([name]) => name === k);
+    if (i >= 0) props.splice(i, 1);
+    props.push([k, v, 'set by the caller (HBaseStackOptions.site)']);
+  }
   const body = props
     .map(([k, v, why]) => `  <property>${why ? `<!-- ${why} -->` : ''}<name>${k}</name><value>${v}</value></property>`)
     .join('\n');
