@@ -333,6 +333,29 @@ export async function stopKafka(o: KafkaStackOptions): Promise<boolean> {
   return stopped.some(Boolean);
 }
 
+/**
+ * The active KRaft controller as the live nodes last recorded it (each node persists the quorum
+ * leader it follows in __cluster_metadata-0/quorum-state on every election): the newest epoch
+ * wins. Clients cannot ask for it: in KRaft, metadata answers name a random broker as
+ * "controller". Undefined when no node recorded a leader.
+ */
+export function kafkaQuorumLeader(o: KafkaStackOptions): { nodeId: number; index: number; epoch: number } | undefined {
+  let best: { nodeId: number; index: number; epoch: number } | undefined;
+  for (const n of kafkaNodes(o)) {
+    const dirs = serviceDirs(o.stackDir, n.name);
+    if (ourPid(dirs, n.name) === undefined) continue;
+    const file = join(dirs.data, '__cluster_metadata-0', 'quorum-state');
+    if (!existsSync(file)) continue;
+    try {
+      const q = JSON.parse(readFileSync(file, 'utf8')) as { leaderId?: number; leaderEpoch?: number };
+      if (typeof q.leaderId !== 'number' || q.leaderId < 0 || typeof q.leaderEpoch !== 'number') continue;
+      const leader = kafkaNodes(o).find((x) => x.nodeId === q.leaderId);
+      if (leader && (best === undefined || q.leaderEpoch > best.epoch)) best = { nodeId: q.leaderId, index: leader.index, epoch: q.leaderEpoch };
+    } catch { /* being rewritten: another node will say */ }
+  }
+  return best;
+}
+
 /** The last lines of a node's log, for `stack status` and error reports. */
 export function kafkaLogTail(o: KafkaStackOptions, lines = 40, index = 0): string {
   return tail(serviceDirs(o.stackDir, kafkaNodes(o)[index]?.name ?? NAME).logFile, lines);
