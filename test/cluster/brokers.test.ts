@@ -22,6 +22,7 @@ import { dropProvisioned, expectNight, expectOk, namespaceOn, peakRssMb, private
 const DAY = '2026-11-22';
 const LINES = [...generateLines({ day: DAY, events: 24_000, merchants: 10, seed: 21 })];
 const INPUT = `${LINES.join('\n')}\n`;
+/** Info-level worker logs (kept with STAGELINE_TEST_KEEP=1): a slow failover is read from them. */
 const RUN_ENV = { STAGELINE_CHUNK_ROWS: '300', STAGELINE_LOG_LEVEL: 'info' };
 
 const printWall = wallClock('brokers.test.ts');
