@@ -38,6 +38,12 @@ export interface StackConfig {
   hbaseHeapMb: number;
   javaHome?: string;
   startTimeoutMs: number;
+  /** issue 14: Kafka nodes `stack up` runs (KRaft, each broker + controller) @defaultValue 1 */
+  kafkaBrokerCount: number;
+  /** issue 14: region servers in the native HBase JVM @defaultValue 1 */
+  hbaseRegionServers: number;
+  /** issue 14: address the native servers bind to and advertise @defaultValue 127.0.0.1 */
+  advertisedHost: string;
 }
 
 export interface PipelineConfig {
@@ -82,9 +88,11 @@ export interface Config {
   hbase: { zkQuorum: string; namespace: string };
   stack: StackConfig;
   pipeline: PipelineConfig;
-  log: { level: string; pretty: boolean };
+  log: { level: string; pretty: boolean; /** issue 14 @defaultValue 'stderr' */ destination: 'stdout' | 'stderr' };
   /** Prometheus port of this process; 0 = off @defaultValue 0 */
   metricsPort: number;
+  /** issue 14: address the metrics server binds to @defaultValue 127.0.0.1 */
+  metricsHost: string;
   /** the stage graph and partition counts @defaultValue topology/topology.json */
   topologyFile: string;
   /** fault injection for the crash tests: the master sleeps this long after each such checkpoint */
@@ -140,6 +148,9 @@ export const SETTINGS = [
   { env: 'STAGELINE_HBASE_HEAP_MB', spec: { type: 'int', default: 2048, min: 256, max: 16384 }, doc: 'native HBase heap' },
   { env: 'STAGELINE_JAVA_HOME', spec: { type: 'string' }, shownDefault: '(java on PATH)', doc: 'JDK 17 for Kafka and HBase' },
   { env: 'STAGELINE_STACK_TIMEOUT_SEC', spec: { type: 'int', default: 180, min: 5, max: 3600 }, doc: 'bound on one service start' },
+  { env: 'STAGELINE_KAFKA_BROKER_COUNT', flag: 'brokers', spec: { type: 'int', default: 1, min: 1, max: 9 }, doc: 'native stack: Kafka nodes (KRaft, each broker + controller; node i listens on STAGELINE_KAFKA_PORT + 2i, its controller on +1); `stack up --kafka-brokers N` with a number says the same' },
+  { env: 'STAGELINE_HBASE_REGION_SERVERS', spec: { type: 'int', default: 1, min: 1, max: 9 }, doc: 'native stack: region servers in the HBase JVM (server i on STAGELINE_HBASE_REGIONSERVER_PORT + 10i)' },
+  { env: 'STAGELINE_ADVERTISED_HOST', spec: { type: 'string', default: '127.0.0.1' }, doc: 'native stack: address Kafka, HBase and a private mariadbd bind to and advertise; also the default host of STAGELINE_KAFKA_BROKERS and STAGELINE_HBASE_ZK' },
   { env: 'STAGELINE_CHUNK_ROWS', spec: { type: 'int', default: 20000, min: 100, max: 10_000_000 }, doc: 'target raw rows per chunk' },
   { env: 'STAGELINE_BATCH_VISITORS', spec: { type: 'int', default: 200, min: 1, max: 100_000 }, doc: 'visitors per batch emitted by split' },
   { env: 'STAGELINE_CONCURRENCY', spec: { type: 'int', default: 4, min: 1, max: 256 }, doc: 'messages in their handler at once per stage process, at start (then adaptive)' },
@@ -156,12 +167,14 @@ export const SETTINGS = [
   { env: 'STAGELINE_QUARANTINE_RETENTION_DAYS', spec: { type: 'int', default: 90, min: 1, max: 3650 }, doc: '`purge` keeps quarantined events, ingest refusals and dead letters this many days' },
   { env: 'STAGELINE_SESSIONS_TTL_DAYS', spec: { type: 'int', default: 90, min: 1, max: 3650 }, doc: 'time to live of the sessions table\'s rows (set by provisioning)' },
   { env: 'STAGELINE_LEASE_SEC', spec: { type: 'int', default: 30, min: 2, max: 3600 }, doc: 'the master\'s lease on a day; renewed every third of it, and a dead holder\'s lease lapses after it' },
-  { env: 'STAGELINE_METRICS_PORT', flag: 'metrics-port', spec: { type: 'int', default: 0, min: 0, max: 65535 }, doc: 'Prometheus metrics on 127.0.0.1:port (0: off; nightly gives its children port+1, +2, …)' },
+  { env: 'STAGELINE_METRICS_PORT', flag: 'metrics-port', spec: { type: 'int', default: 0, min: 0, max: 65535 }, doc: 'Prometheus metrics on STAGELINE_METRICS_HOST:port (0: off; nightly gives its children port+1, +2, …)' },
+  { env: 'STAGELINE_METRICS_HOST', spec: { type: 'string', default: '127.0.0.1' }, doc: 'address the Prometheus endpoint binds to (0.0.0.0: all interfaces)' },
   { env: 'STAGELINE_TOPOLOGY', spec: { type: 'string' }, shownDefault: 'topology/topology.json', doc: 'stage graph, buckets and partition counts' },
   { env: 'STAGELINE_FAULT_PAUSE', spec: { type: 'string' }, doc: 'crash tests only: `<checkpoint>:<ms>` pauses the master after acquired, planned, published-part, published; split after a range\'s batches are out, before its seal (split-range); summarize in the middle of a merge (summarize-merge)' },
   { env: 'STAGELINE_FAULT_POISON', spec: { type: 'string' }, doc: 'dead-letter tests only: `<stage>:<text>` makes that stage refuse (not retry) every message whose chunk id contains the text' },
   { env: 'STAGELINE_LOG_LEVEL', flag: 'log-level', spec: { type: 'enum', default: 'info', values: LOG_LEVELS }, doc: 'pino level' },
   { env: 'STAGELINE_LOG_FORMAT', spec: { type: 'enum', default: 'auto', values: ['auto', 'json', 'pretty'] }, doc: 'json, pretty, or auto (pretty on a terminal)' },
+  { env: 'STAGELINE_LOG_DESTINATION', spec: { type: 'enum', default: 'stderr', values: ['stderr', 'stdout'] }, doc: 'where log lines go (services under systemd or Docker: stdout)' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['env'];
@@ -235,6 +248,16 @@ function reader(env: NodeJS.ProcessEnv, flags: Flags) {
   };
 }
 
+const HOST_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/;
+
+function host(name: string, raw: string): string {
+  if (!HOST_RE.test(raw)) throw new StagelineError('CONFIG_INVALID', `${name} must be a host name or IP address, got "${raw}"`);
+  return raw;
+}
+
+/** Listener port of Kafka node i (0-based); its controller listens one above. */
+export const kafkaNodePort = (basePort: number, i: number): number => basePort + 2 * i;
+
 function fraction(name: string, raw: string): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new StagelineError('CONFIG_INVALID', `${name} must be a number in 0..1, got "${raw}"`);
@@ -280,8 +303,16 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
   const dir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(dataDirRaw);
   const kafkaPort = r.int('STAGELINE_KAFKA_PORT');
   const zkPort = r.int('STAGELINE_HBASE_ZK_PORT');
-
-  const brokers = (r.str('STAGELINE_KAFKA_BROKERS') ?? `127.0.0.1:${kafkaPort}`).split(',').map((s) => s.trim()).filter(Boolean);
+  const advertisedHost = host('STAGELINE_ADVERTISED_HOST', r.str('STAGELINE_ADVERTISED_HOST')!);
+  // `stack up --kafka-brokers 3`: a bare number there is the native cluster's size, not a list.
+  const brokersFlag = typeof flags['kafka-brokers'] === 'string' ? flags['kafka-brokers'] : undefined;
+  const countFromFlag = brokersFlag !== undefined && /^\d+$/.test(brokersFlag) ? Number(brokersFlag) : undefined;
+  if (countFromFlag !== undefined && (countFromFlag < 1 || countFromFlag > 9)) throw new StagelineError('CONFIG_INVALID', `--kafka-brokers N must be 1..9 native brokers, got ${countFromFlag}`);
+  const kafkaBrokerCount = countFromFlag ?? r.int('STAGELINE_KAFKA_BROKER_COUNT');
+  const defaultBrokers = Array.from({ length: kafkaBrokerCount }, (_, i) => `${advertisedHost}:${kafkaNodePort(kafkaPort, i)}`).join(',');
+  const brokersList = countFromFlag !== undefined ? env.STAGELINE_KAFKA_BROKERS : r.str('STAGELINE_KAFKA_BROKERS');
+  const brokers = (brokersList ?? defaultBrokers).split(',').map((s) => s.trim()).filter(Boolean);
+  const logDestination = r.oneOf('STAGELINE_LOG_DESTINATION') as 'stdout' | 'stderr';
   if (brokers.length === 0 || brokers.some((b) => !/^[^:\s]+:\d+$/.test(b))) throw new StagelineError('CONFIG_INVALID', `STAGELINE_KAFKA_BROKERS must be host:port[,host:port...]`);
   const kafka: KafkaConfig = { brokers, clientId: `stageline-${namespace}` };
   if (r.bool('STAGELINE_KAFKA_SSL')) {
@@ -314,6 +345,9 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     hbaseHeapMb: r.int('STAGELINE_HBASE_HEAP_MB'),
     ...(javaHome ? { javaHome } : {}),
     startTimeoutMs: 1000 * r.int('STAGELINE_STACK_TIMEOUT_SEC'),
+    kafkaBrokerCount,
+    hbaseRegionServers: r.int('STAGELINE_HBASE_REGION_SERVERS'),
+    advertisedHost,
   };
 
   const pipeline: PipelineConfig = {
@@ -343,11 +377,12 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     namespace,
     kafka,
     mysql,
-    hbase: { zkQuorum: r.str('STAGELINE_HBASE_ZK') ?? `127.0.0.1:${zkPort}`, namespace: dbName },
+    hbase: { zkQuorum: r.str('STAGELINE_HBASE_ZK') ?? `${advertisedHost}:${zkPort}`, namespace: dbName },
     stack,
     pipeline,
-    log: { level, pretty: format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true) },
+    log: { level, pretty: format === 'pretty' || (format === 'auto' && process[logDestination].isTTY === true), destination: logDestination },
     metricsPort: r.int('STAGELINE_METRICS_PORT'),
+    metricsHost: host('STAGELINE_METRICS_HOST', r.str('STAGELINE_METRICS_HOST')!),
     topologyFile: resolve(r.str('STAGELINE_TOPOLOGY') ?? projectPath('topology', 'topology.json')),
   };
   const pause = r.str('STAGELINE_FAULT_PAUSE');

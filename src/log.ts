@@ -6,8 +6,13 @@ export interface LogOptions {
   level: string;
   /** Pretty output for a person at a terminal; JSON otherwise. */
   pretty: boolean;
-  /** Where the lines go. @defaultValue stderr (stdout is for command output) */
-  destination?: number;
+  /**
+   * Where the lines go: a stream name or a file descriptor. Services run by systemd or Docker log to
+   * stdout (STAGELINE_LOG_DESTINATION); commands keep stdout for their output. Children of
+   * `nightly` write both streams to their log file, so for them it makes no difference.
+   * @defaultValue stderr
+   */
+  destination?: 'stdout' | 'stderr' | number;
 }
 
 /** Fields that may carry credentials: pino blanks them wherever they appear in a log object. */
@@ -22,7 +27,7 @@ export function createLogger(opts: LogOptions): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
   };
-  const dest = opts.destination ?? 2;
+  const dest = opts.destination === 'stdout' ? 1 : opts.destination === 'stderr' || opts.destination === undefined ? 2 : opts.destination;
   if (opts.pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { destination: dest, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }

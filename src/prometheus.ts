@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics (prom-client). Each process owns one registry and, when cfg.metricsPort is
- * not 0, serves it on 127.0.0.1:port at /metrics: a stage replica its runtime's numbers, the
+ * not 0, serves it on cfg.metricsHost:port (127.0.0.1 by default) at /metrics: a stage replica its runtime's numbers, the
  * master the run's progress. `nightly --with-workers` gives every child its own port
  * (childMetricsPort), since all of them run on one host.
  *
@@ -102,10 +102,12 @@ export interface MetricsServer {
 }
 
 /**
- * Serves the registry on 127.0.0.1 only (metrics name topics and merchants' volumes; nothing to
- * expose beyond the host). A port in use is logged, not fatal: metrics must never stop a run.
+ * Serves the registry on `host`, by default 127.0.0.1 only (metrics name topics and merchants'
+ * volumes: nothing to expose beyond the host unless STAGELINE_METRICS_HOST says so, e.g. for a
+ * Prometheus on another machine scraping stage workers). A port in use is logged, not fatal:
+ * metrics must never stop a run.
  */
-export async function serveMetrics(registry: Registry, port: number, log: Logger): Promise<MetricsServer | undefined> {
+export async function serveMetrics(registry: Registry, port: number, log: Logger, host = '127.0.0.1'): Promise<MetricsServer | undefined> {
   if (port === 0) return undefined;
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
@@ -122,11 +124,11 @@ export async function serveMetrics(registry: Registry, port: number, log: Logger
       log.warn({ port, err: (err as Error).message }, 'metrics server could not listen: metrics off for this process');
       resolve(false);
     });
-    server.listen(port, '127.0.0.1', () => resolve(true));
+    server.listen(port, host, () => resolve(true));
   });
   if (!ok) return undefined;
   server.unref();
-  log.info({ url: `http://127.0.0.1:${port}/metrics` }, 'serving metrics');
+  log.info({ url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics` }, 'serving metrics');
   return { port, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
@@ -148,11 +150,11 @@ export const childMetricsArgs = (base: number, index: number): string[] => ['--m
  * onProgress (it also sets the run's day, which the deadline alert needs) and `lateRowsWaiting`
  * from the late-data query (see masterRunObserver).
  */
-export async function serveMasterMetrics(app: { cfg: { metricsPort: number; namespace: string }; log: Logger }): Promise<MasterMetrics & MasterRunMetrics & { close(): Promise<void> }> {
+export async function serveMasterMetrics(app: { cfg: { metricsPort: number; metricsHost: string; namespace: string }; log: Logger }): Promise<MasterMetrics & MasterRunMetrics & { close(): Promise<void> }> {
   const registry = createRegistry({ process: 'master', namespace: app.cfg.namespace });
   const m = masterObserver(registry);
   const run = masterRunObserver(registry);
-  const server = await serveMetrics(registry, app.cfg.metricsPort, app.log);
+  const server = await serveMetrics(registry, app.cfg.metricsPort, app.log, app.cfg.metricsHost);
   return {
     update: (p) => { m.update(p); run.update(p); },
     lateRowsWaiting: (byDay) => run.lateRowsWaiting(byDay),
@@ -244,9 +246,9 @@ export function nightlyMetricsPort(base: number, workersPerStage: number): numbe
 }
 
 /** nightly's metrics, served on nightlyMetricsPort when cfg.metricsPort is set. */
-export async function serveNightlyMetrics(app: { cfg: { metricsPort: number; namespace: string }; log: Logger }, workersPerStage: number): Promise<SupervisorMetrics & { close(): Promise<void> }> {
+export async function serveNightlyMetrics(app: { cfg: { metricsPort: number; metricsHost: string; namespace: string }; log: Logger }, workersPerStage: number): Promise<SupervisorMetrics & { close(): Promise<void> }> {
   const registry = createRegistry({ process: 'nightly', namespace: app.cfg.namespace });
   const m = supervisorObserver(registry, { replicasPerStage: workersPerStage });
-  const server = await serveMetrics(registry, nightlyMetricsPort(app.cfg.metricsPort, workersPerStage), app.log);
+  const server = await serveMetrics(registry, nightlyMetricsPort(app.cfg.metricsPort, workersPerStage), app.log, app.cfg.metricsHost);
   return { ...m, close: async () => { await server?.close(); } };
 }

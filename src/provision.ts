@@ -8,24 +8,32 @@ import type { TableSpec } from './adapters/hbase-admin.js';
 import { RAW_FAMILY, RAW_SPLITS } from './domain/rowkey.js';
 import { dlqTopicName, topicName } from '../topology/index.js';
 import { registeredStages } from '../stages/index.js';
-import type { TopicSpec } from './adapters/kafka.js';
+import { replicationFor, type TopicSpec } from './adapters/kafka.js';
 
 export function tableSpecs(app: App): TableSpec[] {
   return [
     { name: app.tables.raw, families: [RAW_FAMILY], splits: RAW_SPLITS },
-    { name: app.tables.sessions, families: ['s'] },
+    // Sessions are the intermediate representation: kept for a while (replays, audits), not forever.
+    { name: app.tables.sessions, families: ['s'], ttlSeconds: app.cfg.pipeline.sessionsTtlDays * 86_400 },
     { name: app.tables.summaries, families: ['s'] },
     { name: app.tables.products, families: ['p'] },
   ];
 }
 
-/** Every topic of the topology, plus one dead-letter topic per registered stage. */
-export function topicSpecs(app: App): TopicSpec[] {
+/**
+ * Every topic of the topology, plus one dead-letter topic per registered stage. With `brokers`
+ * (the cluster's size when provisioning), each carries its replication: min(3, brokers) replicas
+ * and min.insync.replicas 2 from 3 brokers on (see replicationFor). Existing topics keep theirs:
+ * ensureTopics never alters a topic's config.
+ */
+export function topicSpecs(app: App, brokers?: number): TopicSpec[] {
   const ns = app.cfg.namespace;
   const t = app.topology;
+  const r = brokers === undefined ? undefined : replicationFor(brokers);
+  const rep = r ? { replicationFactor: r.replicationFactor, config: { 'min.insync.replicas': String(r.minInsyncReplicas) } } : {};
   return [
-    ...Object.entries(t.topics).map(([key, spec]) => ({ topic: topicName(ns, key), partitions: spec.partitions })),
-    ...registeredStages(t).map((s) => ({ topic: dlqTopicName(ns, s.name), partitions: t.dlq.partitions })),
+    ...Object.entries(t.topics).map(([key, spec]) => ({ topic: topicName(ns, key), partitions: spec.partitions, ...rep })),
+    ...registeredStages(t).map((s) => ({ topic: dlqTopicName(ns, s.name), partitions: t.dlq.partitions, ...rep })),
   ];
 }
 
@@ -47,7 +55,7 @@ export async function provisionMysql(app: App): Promise<number[]> {
 
 export async function provisionKafka(app: App): Promise<{ created: string[]; raised: string[] }> {
   const admin = await app.admin();
-  return admin.ensureTopics(topicSpecs(app));
+  return admin.ensureTopics(topicSpecs(app, await admin.brokerCount()));
 }
 
 export async function provision(app: App, hbaseAdmin: HBaseProvisioner): Promise<ProvisionResult> {

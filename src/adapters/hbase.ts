@@ -33,12 +33,27 @@
  * binary resume keys into UTF-8 strings; mget/mput return results in server order, not input
  * order). This adapter builds the Get/Mutate/Multi/Scan requests itself, with Buffers throughout
  * so binary keys and values round-trip byte-exact.
+ *
+ * Regions in motion (issue 14; cases in test/unit/adapters/hbase-regions.test.ts, measured on two
+ * region servers in test/cluster/regions.test.ts). Handled here, not in the patch:
+ *  - A scan reopens just past the last row it returned after any retryable failure, and also after
+ *    the scanner-reset exceptions HBase 2 marks doNotRetry (UnknownScannerException when the
+ *    region closed for a split, move or unassign, or the lease expired). Before, those ended the
+ *    scan with a non-retryable error, so split dead-lettered a good chunk.
+ *  - A region is read to its end only when the server says so; a short batch is not the end
+ *    (before, without moreResultsInRegion, a short batch silently skipped the rest of a region).
+ *  - The prefetched next batch is held as a settled value: it can fail while the consumer still
+ *    holds a row without an unhandled rejection (before, that ended the process).
+ *  - Retries of region moves and server restarts are bounded by time from the last progress
+ *    (retryForMs, 60 s) rather than 6 attempts (~3 s), so a region server crash is ridden out.
+ *  - A call that times out drops its connection (a server gone without closing its sockets would
+ *    otherwise cost the full timeout on every later call), and with it the server's cached regions.
  */
 import hbaseRpc from 'hbase-rpc-client';
 import rpcConnection from 'hbase-rpc-client/lib/connection.js';
 import { StagelineError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { retry } from '../retry.js';
+import { backoffDelay, retry, sleep as realSleep } from '../retry.js';
 
 export interface Cell { family: string; qualifier: Buffer; value: Buffer }
 export interface Row { key: Buffer; cells: Cell[] }
@@ -76,8 +91,17 @@ export interface HBaseClientOptions {
   batchSize?: number;
   /** Multi RPCs in flight at once per call. @defaultValue 4 */
   concurrency?: number;
-  /** Attempts of one operation across region moves and reconnects. @defaultValue 6 */
+  /** Attempts of one operation across region moves and reconnects. @defaultValue 100 */
   attempts?: number;
+  /**
+   * How long one operation keeps retrying region moves, splits and server restarts, counted from
+   * its last progress (a scan's last batch). Long enough to ride out a region server crash (the
+   * master reassigns its regions after splitting its WAL: 5-20 s here). @defaultValue 60000
+   */
+  retryForMs?: number;
+  /** Injected for tests (a fake clock). @defaultValue real time */
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
 }
 
 type RpcClient = hbaseRpc.Client;
@@ -89,6 +113,23 @@ type ResultPb = hbaseRpc.ResultPb;
 // request itself is fine, so relocating and retrying (or retrying later) can succeed.
 const RETRYABLE_SERVER_EXCEPTION =
   /NotServingRegion|RegionMoved|RegionOpening|RegionOffline|NoServerForRegion|RegionTooBusy|ServerNotRunningYet|PleaseHold|CallQueueTooBig|ServerTooBusy|RetryImmediately|RegionServerStopped|RegionServerAborted|UnknownScanner|OutOfOrderScannerNext|ScannerReset|CallTimeout|ConnectionClosing|ConnectionClosed|MultiActionResultTooLarge|StoppedRpcClient|FailedServer/;
+// Exceptions after which a scan reopens a scanner just past the last row it returned, whatever
+// `doNotRetry` says: the server sets doNotRetry on them because re-sending the same `next` is
+// useless (the scanner is gone), not because the rows are. HBase 2 answers a scanner whose
+// region closed for a split or move, whose region server is stopping, or whose lease expired
+// with UnknownScannerException (doNotRetry, "to reset the client scanner state for clients older
+// than 1.3", or "Unknown scanner"), newer clients with ScannerResetException.
+const SCANNER_RESET = /UnknownScanner|ScannerReset|OutOfOrderScannerNext|NotServingRegion|RegionMoved|RegionOpening|RegionOffline|RegionServerStopped|RegionServerAborted|ServerNotRunningYet/;
+
+/** Whether a failed scan RPC lost only the scanner (reopen after the last row) rather than the request. */
+export function isScannerReset(err: unknown): boolean {
+  const raw = err instanceof StagelineError ? err.cause : err;
+  if (typeof raw !== 'object' || raw === null) return false;
+  const e = raw as { exceptionClassName?: unknown; name?: unknown };
+  const cls = typeof e.exceptionClassName === 'string' ? e.exceptionClassName : typeof e.name === 'string' ? e.name : '';
+  return SCANNER_RESET.test(cls);
+}
+
 const RETRYABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'ENOTFOUND']);
 
 /** Turns whatever the RPC layer reported into the project's typed error. */
@@ -265,6 +306,16 @@ function contains(loc: RegionLocation, key: Buffer): boolean {
   return Buffer.compare(key, loc.startKey) >= 0 && (loc.endKey.length === 0 || Buffer.compare(key, loc.endKey) < 0);
 }
 
+/** Backoff between attempts after a region moved, split or a server restarted (see retry.ts). */
+const RETRY_DELAYS = { initialDelayMs: 100, maxDelayMs: 2000, factor: 2 } as const;
+
+type Settled<T> = { ok: true; value: T } | { ok: false; err: unknown };
+
+/** The outcome of a promise as a value: never an unhandled rejection while nobody awaits it yet. */
+function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then((value) => ({ ok: true as const, value }), (err: unknown) => ({ ok: false as const, err }));
+}
+
 /** The smallest key after `key`: the resume point after the last row delivered. */
 function nextKey(key: Buffer): Buffer {
   return Buffer.concat([key, Buffer.from([0])]);
@@ -286,14 +337,20 @@ class RpcHBaseClient implements HBaseClient {
   private readonly batchSize: number;
   private readonly concurrency: number;
   private readonly attempts: number;
+  private readonly retryForMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
   private closed = false;
 
-  constructor(o: HBaseClientOptions, private readonly log: Logger) {
+  constructor(o: HBaseClientOptions, private readonly log: Logger, rpc?: RpcClient) {
     this.rpcTimeoutMs = o.rpcTimeoutMs ?? 30_000;
     this.batchSize = o.batchSize ?? 1000;
     this.concurrency = o.concurrency ?? 4;
-    this.attempts = o.attempts ?? 6;
-    this.c = hbaseRpc({
+    this.attempts = o.attempts ?? 100;
+    this.retryForMs = o.retryForMs ?? 60_000;
+    this.sleep = o.sleep ?? realSleep;
+    this.now = o.now ?? Date.now;
+    this.c = rpc ?? hbaseRpc({
       zookeeperHosts: o.zkQuorum.split(',').map((h) => h.trim()).filter((h) => h !== ''),
       zookeeperRoot: o.zkRoot ?? '/hbase',
       rpcTimeout: this.rpcTimeoutMs,
@@ -307,14 +364,23 @@ class RpcHBaseClient implements HBaseClient {
 
   /**
    * Adapts one library callback call to a promise with a hard bound: some library paths (waiting
-   * for ZooKeeper) have no timeout of their own.
+   * for ZooKeeper) have no timeout of their own. When `conn` is given and the call times out, the
+   * connection is dropped: a server that died without closing its sockets (a stopped region server,
+   * a host gone) would otherwise keep the cached connection, and every later call on it would wait
+   * out the full timeout again. Dropping it also drops the region locations cached for the server.
    */
-  private call<T>(what: string, fn: (cb: hbaseRpc.Callback<T>) => void, timeoutMs = this.rpcTimeoutMs + 1000): Promise<T> {
+  private call<T>(what: string, fn: (cb: hbaseRpc.Callback<T>) => void, conn?: Connection, timeoutMs = this.rpcTimeoutMs + 1000): Promise<T> {
     if (this.closed) return Promise.reject(new StagelineError('HBASE_ERROR', `${what}: client closed`));
+    const dropConnection = (): void => {
+      if (conn === undefined) return;
+      this.log.debug({ what }, 'hbase: call timed out, dropping its connection');
+      try { conn.socket.destroy(); } catch { /* already gone */ }
+    };
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
+        dropConnection();
         reject(new StagelineError('HBASE_UNAVAILABLE', `${what}: no answer within ${timeoutMs} ms (is HBase up?)`, { retryable: true }));
       }, timeoutMs);
       try {
@@ -322,6 +388,7 @@ class RpcHBaseClient implements HBaseClient {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
+          if (err === 'timedout') dropConnection(); // the library's own call timer
           if (err) reject(classifyHBaseError(err, what));
           else resolve(res);
         });
@@ -345,20 +412,30 @@ class RpcHBaseClient implements HBaseClient {
 
   /** Retries region-moved/transport failures, relocating (bypassing the cache) after the first. */
   private withRetry<T>(what: string, fn: (useCache: boolean) => Promise<T>): Promise<T> {
+    const budget = this.budget();
     return retry((attempt) => fn(attempt === 1), {
       attempts: this.attempts,
-      initialDelayMs: 100,
-      maxDelayMs: 2000,
-      shouldRetry: (err) => !this.closed && err instanceof StagelineError && err.retryable,
+      ...RETRY_DELAYS,
+      sleep: this.sleep,
+      shouldRetry: (err) => !this.closed && err instanceof StagelineError && err.retryable && budget.left(),
       onRetry: (err, attempt, delayMs) => this.log.debug({ err: errorMessage(err), attempt, delayMs }, `hbase ${what}: retrying`),
     });
+  }
+
+  /** Time left for retries, counted from the start or from the last progress. */
+  private budget(): { left(): boolean; progress(): void } {
+    let since = this.now();
+    return {
+      left: () => this.now() - since < this.retryForMs,
+      progress: () => { since = this.now(); },
+    };
   }
 
   async get(table: string, key: Buffer): Promise<Row | undefined> {
     return this.withRetry(`get ${table}`, async (useCache) => {
       const loc = await this.locate(table, key, useCache);
       const conn = await this.connect(loc);
-      const res = await this.call<hbaseRpc.GetResponsePb>(`get ${table}`, (cb) => conn.rpc.Get({ region: regionSpec(loc), gxt: { row: key, maxVersions: 1 } }, cb));
+      const res = await this.call<hbaseRpc.GetResponsePb>(`get ${table}`, (cb) => conn.rpc.Get({ region: regionSpec(loc), gxt: { row: key, maxVersions: 1 } }, cb), conn);
       return toRow(res.result);
     });
   }
@@ -373,7 +450,7 @@ class RpcHBaseClient implements HBaseClient {
     await this.withRetry(`put ${table}`, async (useCache) => {
       const loc = await this.locate(table, row.key, useCache);
       const conn = await this.connect(loc);
-      await this.call<hbaseRpc.MutateResponsePb>(`put ${table}`, (cb) => conn.rpc.Mutate({ region: regionSpec(loc), mutation: putMutation(row) }, cb));
+      await this.call<hbaseRpc.MutateResponsePb>(`put ${table}`, (cb) => conn.rpc.Mutate({ region: regionSpec(loc), mutation: putMutation(row) }, cb), conn);
     });
   }
 
@@ -387,7 +464,7 @@ class RpcHBaseClient implements HBaseClient {
       const loc = await this.locate(table, key, useCache);
       const conn = await this.connect(loc);
       // A DELETE without column values deletes the whole row (all families, all versions).
-      await this.call<hbaseRpc.MutateResponsePb>(`delete ${table}`, (cb) => conn.rpc.Mutate({ region: regionSpec(loc), mutation: { row: key, mutateType: 'DELETE' } }, cb));
+      await this.call<hbaseRpc.MutateResponsePb>(`delete ${table}`, (cb) => conn.rpc.Mutate({ region: regionSpec(loc), mutation: { row: key, mutateType: 'DELETE' } }, cb), conn);
     });
   }
 
@@ -399,6 +476,7 @@ class RpcHBaseClient implements HBaseClient {
    */
   private async batch<R>(table: string, what: string, items: Array<BatchItem<R>>, parse: (r: ResultPb | null) => R): Promise<void> {
     let pending = items;
+    const budget = this.budget();
     for (let attempt = 1; pending.length > 0; attempt++) {
       const useCache = attempt === 1;
       let lastRetryable: StagelineError | undefined;
@@ -468,13 +546,16 @@ class RpcHBaseClient implements HBaseClient {
         if (!e.retryable) throw e;
         lastRetryable = e;
       }
+      const before = pending.length;
       pending = pending.filter((it) => !it.done);
       if (pending.length === 0) return;
-      if (attempt >= this.attempts || this.closed) {
+      if (pending.length < before) budget.progress();
+      if (attempt >= this.attempts || this.closed || !budget.left()) {
         throw lastRetryable ?? new StagelineError('HBASE_UNAVAILABLE', `${what} ${table}: ${pending.length} actions still failing`, { retryable: true });
       }
-      this.log.debug({ pending: pending.length, attempt, err: lastRetryable?.message }, `hbase ${what}: resending failed actions`);
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** (attempt - 1))));
+      const delayMs = backoffDelay(attempt, RETRY_DELAYS, Math.random);
+      this.log.debug({ pending: pending.length, attempt, delayMs, err: lastRetryable?.message }, `hbase ${what}: resending failed actions`);
+      await this.sleep(delayMs);
     }
   }
 
@@ -491,7 +572,7 @@ class RpcHBaseClient implements HBaseClient {
         action: p.items.map((it, i) => ({ index: i, ...it.action })),
       })),
     };
-    const res = await this.call<hbaseRpc.MultiResponsePb>(`${what} ${table}`, (cb) => conn.rpc.Multi(req, cb));
+    const res = await this.call<hbaseRpc.MultiResponsePb>(`${what} ${table}`, (cb) => conn.rpc.Multi(req, cb), conn);
     let retryable: StagelineError | undefined;
     parts.forEach((p, ri) => {
       const rar = res.regionActionResult[ri];
@@ -522,55 +603,66 @@ class RpcHBaseClient implements HBaseClient {
     return { [Symbol.asyncIterator]: () => this.scanRows(table, opts) };
   }
 
+  /**
+   * The scan loop. Invariants that keep it from skipping or repeating rows while regions split,
+   * move or close and region servers restart (issue 14):
+   *  - `from` is where the next scanner opens: the scan's start, then just past the last row handed
+   *    to the consumer (exclusive resume), then the end key of a region read to its end.
+   *  - A region counts as read to its end only when the server says so (moreResultsInRegion
+   *    false, or moreResults false: scanner closed). A short batch is not the end: HBase 2 cuts
+   *    batches by size and time (879 rows of 100 000 asked for, moreResultsInRegion true, seen on
+   *    2.6). Without the flag (an old server), only an empty batch ends the region.
+   *  - Any failure of an open or a `next` reopens at `from` in whatever region holds it then,
+   *    located from hbase:meta (not the cache): the failed `next` is never re-sent, since the server
+   *    may have advanced the scanner. Scanner-reset exceptions (isScannerReset) count as
+   *    retryable although the server marks them doNotRetry.
+   *  - The next batch is requested before the current one is handed out, and its outcome is held
+   *    as a value: a consumer holding a row for longer than the server takes to fail the request
+   *    (a split, a lease expiring) must not leave a rejected promise unobserved (that crashed the
+   *    process).
+   */
   private async *scanRows(table: string, opts: ScanOptions): AsyncGenerator<Row> {
     const caching = Math.max(1, opts.caching ?? 500);
     const stop = opts.stopRow ?? Buffer.alloc(0);
     const columns = opts.families?.map((family) => ({ family }));
-    // Where the next scanner opens; after a failure, just past the last row delivered.
     let from = opts.startRow ?? Buffer.alloc(0);
-    if (stop.length > 0 && Buffer.compare(from, stop) >= 0) return;
+    const budget = this.budget();
     let failures = 0;
     let useCache = true;
 
     for (;;) {
+      if (stop.length > 0 && Buffer.compare(from, stop) >= 0) return;
       let loc: RegionLocation;
       let conn: Connection;
       try {
         loc = await this.locate(table, from, useCache);
         conn = await this.connect(loc);
       } catch (err) {
-        await this.scanFailure(err, ++failures, table);
+        await this.scanFailure(err, ++failures, budget, table);
         useCache = false;
         continue;
       }
       let scannerId: hbaseRpc.LongLike | null = null;
       let regionDone = false;
       let serverClosed = false;
+      let failed: { err: unknown } | undefined;
       const open = { region: regionSpec(loc), numberOfRows: caching, scan: { startRow: from, ...(stop.length > 0 ? { stopRow: stop } : {}), ...(columns ? { column: columns } : {}), maxVersions: 1 } };
-      const fetch = (req: object): Promise<hbaseRpc.ScanResponsePb> => this.call<hbaseRpc.ScanResponsePb>(`scan ${table}`, (cb) => conn.rpc.Scan(req, cb));
-      let inFlight: Promise<hbaseRpc.ScanResponsePb> | undefined = fetch(open);
+      const fetch = (req: object): Promise<Settled<hbaseRpc.ScanResponsePb>> => settle(this.call<hbaseRpc.ScanResponsePb>(`scan ${table}`, (cb) => conn.rpc.Scan(req, cb), conn));
+      let inFlight: Promise<Settled<hbaseRpc.ScanResponsePb>> | undefined = fetch(open);
       try {
         while (inFlight !== undefined) {
-          let res: hbaseRpc.ScanResponsePb;
-          try {
-            res = await inFlight;
-          } catch (err) {
-            inFlight = undefined;
-            // Never re-send a `next` on the same scanner (the server may have advanced it):
-            // reopen a scanner just past the last delivered row, relocating the region.
-            await this.scanFailure(err, ++failures, table);
-            useCache = false;
+          const got = await inFlight;
+          inFlight = undefined;
+          if (!got.ok) {
+            failed = { err: got.err };
             break;
           }
-          inFlight = undefined;
+          const res = got.value;
           failures = 0;
+          budget.progress();
           if (res.scannerId) scannerId = res.scannerId;
-          // moreResults=false: the server closed this scanner (region exhausted or stopRow hit).
-          // moreResultsInRegion is authoritative when sent (HBase >= 1.1); without either, a short
-          // batch means the region is exhausted. Whether the scan goes on is decided below from
-          // the region's end key and stopRow alone.
           serverClosed = res.moreResults === false;
-          regionDone = serverClosed || res.moreResultsInRegion === false || (res.moreResultsInRegion == null && res.results.length < caching);
+          regionDone = serverClosed || res.moreResultsInRegion === false || (res.moreResultsInRegion == null && res.results.length === 0);
           if (!regionDone && scannerId !== null) {
             // Ask for the next batch before handing out this one: the consumer's work overlaps
             // the round trip, and memory stays bounded to two batches.
@@ -585,22 +677,32 @@ class RpcHBaseClient implements HBaseClient {
           if (regionDone) break;
         }
       } finally {
-        // On early exit (consumer broke out, error) or normal end, release the server-side scanner.
-        if (inFlight !== undefined) inFlight.catch(() => undefined);
+        // On early exit (consumer broke out, error) or normal end, release the server-side scanner
+        // (after a failure it is most likely gone already; closing costs one ignored answer).
         if (scannerId !== null && !serverClosed) this.closeScanner(conn, loc, scannerId);
       }
-      if (!regionDone) continue; // failure path: reopen at `from`
+      if (failed !== undefined) {
+        await this.scanFailure(failed.err, ++failures, budget, table);
+        useCache = false;
+        continue;
+      }
       if (loc.endKey.length === 0 || (stop.length > 0 && Buffer.compare(loc.endKey, stop) >= 0)) return;
       from = loc.endKey; // the next region starts where this one ends
       useCache = true;
     }
   }
 
-  private async scanFailure(err: unknown, failures: number, table: string): Promise<void> {
+  /** Waits before reopening, or throws when the failure is fatal or the budget is spent. */
+  private async scanFailure(err: unknown, failures: number, budget: { left(): boolean }, table: string): Promise<void> {
     const e = classifyHBaseError(err, `scan ${table}`);
-    if (!e.retryable || failures >= this.attempts || this.closed) throw e;
-    this.log.debug({ err: e.message, failures }, 'hbase scan: reopening scanner');
-    await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** (failures - 1))));
+    const reopen = e.retryable || isScannerReset(err);
+    if (!reopen || failures >= this.attempts || !budget.left() || this.closed) {
+      // A scanner reset past the budget is as transient as any other: let the caller retry.
+      throw reopen && !e.retryable ? new StagelineError('HBASE_UNAVAILABLE', e.message, { retryable: true, cause: err }) : e;
+    }
+    const delayMs = backoffDelay(failures, RETRY_DELAYS, Math.random);
+    this.log.debug({ err: e.message, failures, delayMs }, 'hbase scan: reopening scanner after the last row returned');
+    await this.sleep(delayMs);
   }
 
   private closeScanner(conn: Connection, loc: RegionLocation, scannerId: hbaseRpc.LongLike): void {
@@ -632,4 +734,9 @@ class RpcHBaseClient implements HBaseClient {
 
 export function createHBaseClient(o: HBaseClientOptions, log: Logger): HBaseClient {
   return new RpcHBaseClient(o, log);
+}
+
+/** The same client over a given library client: unit tests hand it one whose connections are fakes. */
+export function createHBaseClientOver(rpc: RpcClient, o: Omit<HBaseClientOptions, 'zkQuorum'>, log: Logger): HBaseClient {
+  return new RpcHBaseClient({ ...o, zkQuorum: '' }, log, rpc);
 }

@@ -133,9 +133,10 @@ async function wrap<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 /**
  * One metadata request through a throwaway admin client: true when a broker answers with itself and
- * a controller (a fenced broker or a half-started one answers without them). Never throws.
+ * a controller (a fenced broker or a half-started one answers without them) and, with
+ * `wantBrokers`, lists at least that many brokers (a cluster is up). Never throws.
  */
-export async function kafkaReady(brokers: string[]): Promise<boolean> {
+export async function kafkaReady(brokers: string[], wantBrokers = 1): Promise<boolean> {
   const kafka = new Kafka({
     clientId: 'stageline-ready',
     brokers,
@@ -148,7 +149,7 @@ export async function kafkaReady(brokers: string[]): Promise<boolean> {
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null && cluster.controller >= 0;
+    return cluster.brokers.length >= Math.max(1, wantBrokers) && cluster.controller !== null && cluster.controller >= 0;
   } catch {
     return false;
   } finally {
@@ -160,7 +161,19 @@ export async function kafkaReady(brokers: string[]): Promise<boolean> {
 export interface TopicSpec {
   topic: string;
   partitions: number;
+  /** @defaultValue the broker's default.replication.factor */
+  replicationFactor?: number;
   config?: Record<string, string>;
+}
+
+/**
+ * Replication for a cluster of `brokers`: min(3, brokers) copies, and 2 in sync once there are 3,
+ * so an acks=all write survives losing any one broker and the cluster keeps accepting writes
+ * while one is down. One broker: 1 and 1, as before.
+ */
+export function replicationFor(brokers: number): { replicationFactor: number; minInsyncReplicas: number } {
+  const replicationFactor = Math.min(3, Math.max(1, brokers));
+  return { replicationFactor, minInsyncReplicas: replicationFactor >= 3 ? 2 : 1 };
 }
 
 export interface KafkaAdminPort {
@@ -178,8 +191,18 @@ export interface KafkaAdminPort {
   listTopics(): Promise<string[]>;
   /** The smallest `max.message.bytes` among the topics: the largest message every one of them takes. */
   maxMessageBytes(topics: string[]): Promise<number>;
+  /** Brokers the cluster lists now. */
+  brokerCount(): Promise<number>;
+  /** Replicas and the min.insync.replicas setting of a topic, per partition in-sync replicas. */
+  describeTopic(topic: string): Promise<{ replicationFactor: number; minInsyncReplicas: number | undefined; partitions: Array<{ partition: number; leader: number; replicas: number[]; isr: number[] }> }>;
   close(): Promise<void>;
 }
+
+/**
+ * ConfigResourceTypes.TOPIC. Node's ESM loader does not see kafkajs' ConfigResourceTypes among
+ * the CommonJS module's named exports, so the value is spelled here.
+ */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
 
 /** How long ensureTopics/deleteTopics wait for metadata to show their effect before giving up. */
 const METADATA_SETTLE_MS = 30_000;
@@ -258,8 +281,8 @@ export async function createAdmin(kafka: Kafka): Promise<KafkaAdminPort> {
           topics: plan.create.map((s) => ({
             topic: s.topic,
             numPartitions: s.partitions,
-            // -1: the broker's default.replication.factor, so one spec serves a 1-node and a 3-node cluster.
-            replicationFactor: -1,
+            // -1: the broker's default.replication.factor (provisioning sets it from the cluster's size).
+            replicationFactor: s.replicationFactor ?? -1,
             configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
           })),
         });
@@ -320,11 +343,20 @@ export async function createAdmin(kafka: Kafka): Promise<KafkaAdminPort> {
     listTopics: () => wrap('listTopics', async () => (await admin.listTopics()).filter((t) => !t.startsWith('__')).sort()),
 
     maxMessageBytes: (topics) => wrap('describeConfigs max.message.bytes', async () => {
-      // 2 is the protocol's TOPIC resource type (kafkajs' ConfigResourceTypes enum is not an ESM named export).
-      const res = await admin.describeConfigs({ includeSynonyms: false, resources: topics.map((name) => ({ type: 2 as ConfigResourceTypes, name, configNames: ['max.message.bytes'] })) });
+      const res = await admin.describeConfigs({ includeSynonyms: false, resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['max.message.bytes'] })) });
       const values = res.resources.flatMap((r) => r.configEntries.filter((e) => e.configName === 'max.message.bytes').map((e) => Number(e.configValue)));
       if (values.length === 0 || values.some((v) => !Number.isFinite(v) || v <= 0)) throw new StagelineError('KAFKA_UNAVAILABLE', `no max.message.bytes for ${topics.join(', ')}`, { retryable: true });
       return Math.min(...values);
+    }),
+
+    brokerCount: () => wrap('describeCluster', async () => (await admin.describeCluster()).brokers.length),
+
+    describeTopic: (topic) => wrap(`describeTopic ${topic}`, async () => {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const parts = (meta.topics[0]?.partitions ?? []).map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: [...p.replicas].sort(), isr: [...p.isr].sort() })).sort((a, b) => a.partition - b.partition);
+      const configs = await admin.describeConfigs({ resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['min.insync.replicas'] }], includeSynonyms: false });
+      const isr = configs.resources[0]?.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue;
+      return { replicationFactor: parts[0]?.replicas.length ?? 0, minInsyncReplicas: isr === undefined ? undefined : Number(isr), partitions: parts };
     }),
 
     close: () => admin.disconnect(),
@@ -463,8 +495,17 @@ export class MessageBatcher {
   }
 }
 
+/**
+ * Every produce is acks=all (-1): acknowledged once all in-sync replicas have it (with
+ * min.insync.replicas 2 on three brokers, a write survives losing its leader right after the ack).
+ * Idempotent by default: when a request times out after the broker wrote it (a leader dying
+ * mid-request), kafkajs' own resend carries the same producer id and sequence and the broker
+ * drops the copy instead of appending it twice. Retries stay bounded (see createKafka and
+ * EXPECTED_WARNINGS): past them the stage runtime retries the whole message, and the copies that
+ * can make are absorbed downstream by the natural keys (batch id, chunk id).
+ */
 export async function createProducer(kafka: Kafka, opts: { lingerMs?: number; maxBatch?: number; idempotent?: boolean }): Promise<BatchingProducer> {
-  const idempotent = opts.idempotent ?? false;
+  const idempotent = opts.idempotent ?? true;
   const producer: Producer = kafka.producer({
     // Java-compatible murmur2: keys land on the same partitions as with any other Kafka client.
     createPartitioner: Partitioners.DefaultPartitioner,

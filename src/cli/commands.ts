@@ -73,8 +73,8 @@ async function stackUpCmd(ctx: CommandContext, quiet = false): Promise<void> {
 export const COMMANDS: Record<string, Command> = {
   stack: {
     summary: 'up | down | status of the local Kafka, HBase and MySQL',
-    help: 'stageline stack up|down|status\n  up      start what is not running (idempotent), wait for readiness, provision the namespace\n  down    stop what `up` started (an external MySQL is left alone)\n  status  each service and where it listens',
-    options: { json: { type: 'boolean' } },
+    help: 'stageline stack up|down|status [--brokers N | --kafka-brokers N]\n  up      start what is not running (idempotent), wait for readiness, provision the namespace\n  down    stop what `up` started (an external MySQL is left alone)\n  status  each service and where it listens\n  --brokers N, --kafka-brokers N  Kafka nodes (STAGELINE_KAFKA_BROKER_COUNT, default 1; 3 = a replicated\n               KRaft cluster). --kafka-brokers with a host:port LIST names bootstrap servers instead.',
+    options: { json: { type: 'boolean' }, brokers: { type: 'string' } },
     async run(ctx) {
       const sub = ctx.args[0];
       const o = stackOptions(ctx.cfg);

@@ -104,12 +104,15 @@ export async function waitReady(name: string, ready: () => Promise<boolean>, opt
   }
 }
 
-/** SIGTERM, wait up to `graceMs`, then SIGKILL; removes the pid file. */
-export async function stopPid(pidFile: string, graceMs = 20_000): Promise<boolean> {
+/**
+ * SIGTERM, wait up to `graceMs`, then SIGKILL; removes the pid file. With `signal` SIGKILL the
+ * process gets no chance to shut down cleanly (the fault tests' kill -9); it is still waited for.
+ */
+export async function stopPid(pidFile: string, graceMs = 20_000, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<boolean> {
   const pid = readPid(pidFile);
   if (pid === undefined) return false;
-  try { process.kill(-pid, 'SIGTERM'); } catch { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
-  const deadline = Date.now() + graceMs;
+  try { process.kill(-pid, signal); } catch { try { process.kill(pid, signal); } catch { /* gone */ } }
+  const deadline = Date.now() + (signal === 'SIGKILL' ? 10_000 : graceMs);
   while (isAlive(pid) && Date.now() < deadline) await sleep(200);
   if (isAlive(pid)) {
     try { process.kill(-pid, 'SIGKILL'); } catch { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }

@@ -18,9 +18,9 @@ export function stackOptions(cfg: Readonly<Config>): StackOptions {
   const s = cfg.stack;
   const java = s.javaHome ? { javaHome: s.javaHome } : {};
   return {
-    kafka: { stackDir: s.dir, cacheDir: s.cacheDir, host: '127.0.0.1', port: s.kafkaPort, controllerPort: s.kafkaControllerPort, heapMb: s.kafkaHeapMb, startTimeoutMs: s.startTimeoutMs, ...java },
-    hbase: { stackDir: s.dir, cacheDir: s.cacheDir, zkPort: s.hbaseZkPort, masterPort: s.hbaseMasterPort, regionServerPort: s.hbaseRegionServerPort, heapMb: s.hbaseHeapMb, startTimeoutMs: s.startTimeoutMs, ...java },
-    mysql: { stackDir: s.dir, mysql: cfg.mysql, startTimeoutMs: s.startTimeoutMs },
+    kafka: { stackDir: s.dir, cacheDir: s.cacheDir, host: s.advertisedHost, port: s.kafkaPort, controllerPort: s.kafkaControllerPort, heapMb: s.kafkaHeapMb, startTimeoutMs: s.startTimeoutMs, brokers: s.kafkaBrokerCount, ...java },
+    hbase: { stackDir: s.dir, cacheDir: s.cacheDir, zkPort: s.hbaseZkPort, masterPort: s.hbaseMasterPort, regionServerPort: s.hbaseRegionServerPort, heapMb: s.hbaseHeapMb, startTimeoutMs: s.startTimeoutMs, regionServers: s.hbaseRegionServers, host: s.advertisedHost, ...java },
+    mysql: { stackDir: s.dir, mysql: cfg.mysql, startTimeoutMs: s.startTimeoutMs, bindAddress: s.advertisedHost },
   };
 }
 
@@ -29,7 +29,7 @@ export type StartedService = ServiceStatus & { startedNow: boolean; ms: number }
 export async function stackUp(o: StackOptions, log: (m: string) => void): Promise<StartedService[]> {
   const mysql = await startMysql(o.mysql, log);
   const [kafka, hbase] = await Promise.all([startKafka(o.kafka, log), startHBase(o.hbase, log)]);
-  return [kafka, hbase, mysql];
+  return [...kafka, hbase, mysql];
 }
 
 export async function stackDown(o: StackOptions): Promise<Array<{ name: string; stopped: boolean }>> {
@@ -38,5 +38,6 @@ export async function stackDown(o: StackOptions): Promise<Array<{ name: string; 
 }
 
 export async function stackStatus(o: StackOptions): Promise<ServiceStatus[]> {
-  return Promise.all([kafkaStatus(o.kafka), hbaseStatus(o.hbase), mysqlStatus(o.mysql)]);
+  const [kafka, hbase, mysql] = await Promise.all([kafkaStatus(o.kafka), hbaseStatus(o.hbase), mysqlStatus(o.mysql)]);
+  return [...kafka, hbase, mysql];
 }

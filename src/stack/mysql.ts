@@ -14,6 +14,8 @@ export interface MysqlStackOptions {
   stackDir: string;
   mysql: MysqlConfig;
   startTimeoutMs: number;
+  /** Address a private mariadbd listens on. @defaultValue 127.0.0.1 */
+  bindAddress?: string;
 }
 
 const which = (bin: string): string | undefined => {
@@ -39,7 +41,8 @@ export async function startMysql(o: MysqlStackOptions, log: (m: string) => void)
   const t0 = Date.now();
   const current = await mysqlStatus(o);
   if (current.state === 'running' || current.state === 'external') return { ...current, startedNow: false, ms: Date.now() - t0 };
-  const local = ['127.0.0.1', 'localhost', '::1'].includes(o.mysql.host);
+  // "On this machine": loopback, or the address this machine's servers are told to bind to.
+  const local = ['127.0.0.1', 'localhost', '::1', ...(o.bindAddress ? [o.bindAddress] : [])].includes(o.mysql.host);
   const mariadbd = which('mariadbd') ?? which('mysqld');
   const installDb = which('mariadb-install-db') ?? which('mysql_install_db');
   if (!local) throw new StagelineError('STACK_START_FAILED', `MySQL at ${endpoint(o)} does not answer, and it is not on this machine so stageline cannot start it`);
@@ -54,7 +57,20 @@ export async function startMysql(o: MysqlStackOptions, log: (m: string) => void)
     const r = spawnSync(installDb, ['--no-defaults', '--auth-root-authentication-method=normal', '--user=root', `--datadir=${dirs.data}`, '--skip-test-db'], { encoding: 'utf8' });
     if (r.status !== 0) throw new StagelineError('STACK_START_FAILED', `mariadb-install-db failed:\n${r.stdout}${r.stderr}`);
   }
-  const pid = spawnDaemon(mariadbd, ['--no-defaults', '--user=root', `--datadir=${dirs.data}`, `--socket=${join(dirs.root, 'mysqld.sock')}`, `--port=${o.mysql.port}`, '--bind-address=127.0.0.1', `--pid-file=${join(dirs.root, 'mariadbd.pid')}`], dirs);
+  const bind = o.bindAddress ?? '127.0.0.1';
+  // Bound to an address other hosts reach (STAGELINE_ADVERTISED_HOST): clients connect from their
+  // own addresses, which root@localhost does not match, and a name lookup of each client address
+  // can hang where no DNS answers. This is the stack's private server, like the Docker image
+  // with an empty root password: not something to expose on a network you do not control.
+  const remote = !['127.0.0.1', 'localhost', '::1'].includes(bind);
+  const socket = join(dirs.root, 'mysqld.sock');
+  const pid = spawnDaemon(mariadbd, ['--no-defaults', '--user=root', `--datadir=${dirs.data}`, `--socket=${socket}`, `--port=${o.mysql.port}`, `--bind-address=${bind}`, ...(remote ? ['--skip-name-resolve'] : []), `--pid-file=${join(dirs.root, 'mariadbd.pid')}`], dirs);
+  if (remote) {
+    const client = which('mariadb') ?? which('mysql');
+    if (!client) throw new StagelineError('STACK_MISSING_DEPENDENCY', 'the mariadb client is needed to let root in from other hosts: apt-get install mariadb-client');
+    const grant = "CREATE USER IF NOT EXISTS 'root'@'%'; GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;";
+    await waitReady('mysql (socket)', async () => spawnSync(client, ['--no-defaults', `--socket=${socket}`, '-uroot', '-e', grant], { stdio: 'ignore' }).status === 0, { timeoutMs: o.startTimeoutMs, pid, logFile: dirs.logFile });
+  }
   await waitReady('mysql', () => mysqlPing(o.mysql), { timeoutMs: o.startTimeoutMs, pid, logFile: dirs.logFile });
   return { name: 'mysql', state: 'running', endpoint: endpoint(o), pid, logFile: dirs.logFile, startedNow: true, ms: Date.now() - t0 };
 }

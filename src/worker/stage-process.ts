@@ -91,7 +91,7 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
   const replica = `${hostname()}:${process.pid}`;
   const registry = createRegistry({ process: 'stage', stage, namespace: app.cfg.namespace });
   const metrics = stageObserver(registry, stage);
-  const server = await serveMetrics(registry, app.cfg.metricsPort, log);
+  const server = await serveMetrics(registry, app.cfg.metricsPort, log, app.cfg.metricsHost);
   const reporter = new WorkReporter(stage, replica);
   const work = new WeakMap<SourceMessage, MessageWork & { attribution?: ReturnType<typeof reg.module.attribute>; dropped?: boolean }>();
   const producer = lazyProducer(() => app.producer());

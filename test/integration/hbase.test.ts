@@ -152,6 +152,21 @@ describe('hbase adapter on a pre-split table (5 regions)', () => {
     expect(await client.get(TABLE, Buffer.from('idempotent'))).toBeUndefined();
   });
 
+  it('a table spec\'s time to live is set at creation and follows the spec on an existing table (sessions: STAGELINE_SESSIONS_TTL_DAYS)', async () => {
+    const adminOpts = { classpath: hbaseClasspath(STACK), confDir: hbaseDirs(STACK).conf };
+    const ttlTable = `${NS}:ttl`;
+    const describe = async () => (await runAdminOps(adminOpts, [{ op: 'describeTable', name: ttlTable }], silentLogger))[0]?.outcome;
+    await admin.ensure(NS, [{ name: ttlTable, families: ['s'], ttlSeconds: 90 * 86_400 }]);
+    expect(await describe()).toBe('s:7776000');
+    await admin.ensure(NS, [{ name: ttlTable, families: ['s'], ttlSeconds: 7 * 86_400 }]);
+    expect(await describe()).toBe('s:604800');
+    // A spec without a TTL leaves the table as it is ("ensure", not "migrate").
+    await admin.ensure(NS, [{ name: ttlTable, families: ['s'] }]);
+    expect(await describe()).toBe('s:604800');
+    await admin.ensure(NS, [{ name: `${NS}:no_ttl`, families: ['s'] }]);
+    expect((await runAdminOps(adminOpts, [{ op: 'describeTable', name: `${NS}:no_ttl` }], silentLogger))[0]?.outcome).toBe('s:FOREVER');
+  });
+
   it('putMany writes 10,000 binary/Unicode rows', async () => {
     expect(rows.length).toBe(10_000);
     const t0 = Date.now();

@@ -34,7 +34,7 @@ describe('metrics for the alert rules', () => {
 
   it('the master process serves its day (from update, which runMaster calls on progress) and late rows', async () => {
     const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const m = await serveMasterMetrics({ cfg: { metricsPort: port, namespace: 'ns' }, log: silentLogger });
+    const m = await serveMasterMetrics({ cfg: { metricsPort: port, metricsHost: '127.0.0.1', namespace: 'ns' }, log: silentLogger });
     try {
       m.update(progress('2026-11-27'));
       m.lateRowsWaiting(new Map([['2026-11-27', 3]]));
