@@ -31,20 +31,23 @@ const ROWS = Array.from({ length: 400 }, (_, i) => ({ key: key(i), value: Buffer
 const hex = (b: Buffer): string => b.toString('hex');
 const sortedKeys = (keys: Buffer[]): string[] => [...keys].sort(Buffer.compare).map(hex);
 
-interface Setup { cluster: FakeCluster; client: HBaseClient; clock: { now: number } }
+interface Setup { cluster: FakeCluster; client: HBaseClient; clock: { now: number }; onSleep: Array<() => void> }
 
 /** A cluster with the table on two servers and a client whose backoff sleeps advance a fake clock. */
 async function setup(o: { rpcTimeoutMs?: number; retryForMs?: number } = {}): Promise<Setup> {
   const cluster = new FakeCluster([RS1, RS2]);
   cluster.createTable(T, SPLITS, ROWS);
   const clock = { now: 0 };
+  // Hooks run (and are removed) at the client's next backoff sleep: "while the client waits"
+  // without a real timer, which raced the fake clock on a busy machine.
+  const onSleep: Array<() => void> = [];
   const client = createHBaseClientOver(await cluster.client(), {
     rpcTimeoutMs: o.rpcTimeoutMs ?? 500,
     ...(o.retryForMs !== undefined ? { retryForMs: o.retryForMs } : {}),
     now: () => clock.now,
-    sleep: async (ms) => { clock.now += ms; await new Promise((r) => setImmediate(r)); },
+    sleep: async (ms) => { clock.now += ms; for (const f of onSleep.splice(0)) f(); await new Promise((r) => setImmediate(r)); },
   }, silentLogger);
-  return { cluster, client, clock };
+  return { cluster, client, clock, onSleep };
 }
 
 /** Runs `action` once, before the first call `when` matches. */
@@ -167,11 +170,13 @@ describe('hbase client: a scan while regions move', () => {
   });
 
   it('region server stops mid-scan, its regions reopen on the other one, it comes back', async () => {
-    const { cluster, client } = await setup();
+    const { cluster, client, onSleep } = await setup();
     const ev = once(cluster, (c) => isNext(c) && c.region?.start.equals(Buffer.from('c')) === true, (c) => {
       const dead = c.server;
       cluster.stopServer(dead);
-      setTimeout(() => { cluster.reassignOrphans(dead === RS1 ? RS2 : RS1); cluster.startServer(dead); }, 20);
+      // The client's first retry finds the server refusing; while it backs off the regions reopen
+      // on the other server and the stopped one comes back.
+      onSleep.push(() => onSleep.push(() => { cluster.reassignOrphans(dead === RS1 ? RS2 : RS1); cluster.startServer(dead); }));
     });
     expect(await scanKeys(client)).toEqual(ALL);
     expect(ev.fired()).toBe(true);
