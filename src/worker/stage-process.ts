@@ -84,30 +84,32 @@ export function deadLetterPort(app: App, producer: MessageProducer, stage: Regis
   };
 }
 
-export async function runStage(app: App, stage: StageName, opts: { onSignal?: boolean } = {}): Promise<void> {
-  const log = app.log.child({ stage });
-  const cfg = app.cfg.pipeline;
-  const reg = stageOf(app.topology, stage);
-  const replica = `${hostname()}:${process.pid}`;
-  const registry = createRegistry({ process: 'stage', stage, namespace: app.cfg.namespace });
-  const metrics = stageObserver(registry, stage);
-  const server = await serveMetrics(registry, app.cfg.metricsPort, log, app.cfg.metricsHost);
-  const reporter = new WorkReporter(stage, replica);
-  const work = new WeakMap<SourceMessage, MessageWork & { attribution?: ReturnType<typeof reg.module.attribute>; dropped?: boolean }>();
-  const producer = lazyProducer(() => app.producer());
-  const maxMessageBytes = await topicsMessageLimit(app);
+type Attribution = ReturnType<RegisteredStage['module']['attribute']>;
+type TrackedWork = MessageWork & { attribution?: Attribution; dropped?: boolean };
 
-  const ports: StagePorts = {
+/** The stage's ports on the real systems, each I/O port timed for the work reports. */
+function realStagePorts(app: App, reg: RegisteredStage, producer: MessageProducer, maxMessageBytes: number, log: App['log']): StagePorts {
+  return {
     ledger: createMysqlLedger(timedDb(app.db())),
     tables: timedTables(app.hbase()),
     tableNames: app.tables,
     producer: timedProducer(producer),
     topics: stageTopics(app.cfg.namespace, reg.input, reg.outputs),
-    settings: { batchVisitors: cfg.batchVisitors, maxMessageBytes },
+    settings: { batchVisitors: app.cfg.pipeline.batchVisitors, maxMessageBytes },
     log,
     ...(app.cfg.faultPause ? { fault: faultPause(app.cfg.faultPause, log) } : {}),
   };
+}
+
+/**
+ * The registry stage as the runtime's definition, with the bookkeeping around each message: which
+ * chunk it belongs to and how long it waited, took and wrote (the work reports), whether it was
+ * dropped as superseded, and the events it counted. `onHandled` closes a message's record.
+ */
+function trackedDefinition(app: App, stage: StageName, reg: RegisteredStage, ports: StagePorts, metrics: ReturnType<typeof stageObserver>, reporter: WorkReporter) {
   const handle = reg.module.create(ports);
+  const work = new WeakMap<SourceMessage, TrackedWork>();
+  const totals = { events: 0 };
   const def: StageDefinition<unknown> = {
     stage,
     decode: (buf) => reg.module.decode(buf),
@@ -129,13 +131,12 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
       });
     },
   };
-  let events = 0;
   const onHandled = (meta: SourceMessage, ms: number) => {
     const w = work.get(meta);
     if (!w) return;
     work.delete(meta);
     const n = w.dropped ? 0 : w.attribution?.events ?? w.scanned;
-    events += n;
+    totals.events += n;
     metrics.events(n);
     if (w.dropped) metrics.dropped();
     if (w.attribution) {
@@ -143,6 +144,22 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
       reporter.add(w.attribution, { queuedMs, handleMs: ms, writeMs: w.writeMs, events: n, dropped: w.dropped === true }, Date.now());
     }
   };
+  return { def, onHandled, totals };
+}
+
+export async function runStage(app: App, stage: StageName, opts: { onSignal?: boolean } = {}): Promise<void> {
+  const log = app.log.child({ stage });
+  const cfg = app.cfg.pipeline;
+  const reg = stageOf(app.topology, stage);
+  const replica = `${hostname()}:${process.pid}`;
+  const registry = createRegistry({ process: 'stage', stage, namespace: app.cfg.namespace });
+  const metrics = stageObserver(registry, stage);
+  const server = await serveMetrics(registry, app.cfg.metricsPort, log, app.cfg.metricsHost);
+  const reporter = new WorkReporter(stage, replica);
+  const producer = lazyProducer(() => app.producer());
+  const maxMessageBytes = await topicsMessageLimit(app);
+  const ports = realStagePorts(app, reg, producer, maxMessageBytes, log);
+  const { def, onHandled, totals } = trackedDefinition(app, stage, reg, ports, metrics, reporter);
 
   const source = await subscribeSource(app.kafka(), {
     groupId: groupName(app.cfg.namespace, stage),
@@ -172,18 +189,7 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
   const flusher = setInterval(() => void flush(), 1000);
   flusher.unref();
 
-  let resolveDone: () => void = () => undefined;
-  const done = new Promise<void>((r) => { resolveDone = r; });
-  let stopping = false;
-  const shutdown = async (why: string) => {
-    if (stopping) {
-      log.warn({ why }, 'second signal: exiting now');
-      process.exit(130);
-    }
-    stopping = true;
-    log.info({ why }, 'draining');
-    const timer = setTimeout(() => { log.error('drain took too long: exiting'); process.exit(1); }, 30_000);
-    timer.unref();
+  const done = drainOnSignal(log, opts.onSignal !== false, async () => {
     await rt.stop().catch((err: unknown) => log.error({ err }, 'stop failed'));
     clearInterval(flusher);
     await flush();
@@ -191,14 +197,34 @@ export async function runStage(app: App, stage: StageName, opts: { onSignal?: bo
     await app.close();
     const { recentLatencyMs: _l, ...s } = rt.stats();
     // The final stats line: per-replica totals for a person (and the scaling test) to read.
-    log.info({ ...s, events, replica }, 'stopped');
-    resolveDone();
-  };
-  if (opts.onSignal !== false) {
-    process.on('SIGTERM', () => void shutdown('SIGTERM'));
-    process.on('SIGINT', () => void shutdown('SIGINT'));
-  }
+    log.info({ ...s, events: totals.events, replica }, 'stopped');
+  });
   await rt.start();
   log.info({ group: groupName(app.cfg.namespace, stage), topic: ports.topics.input, replica, concurrency: cfg.concurrency, concurrencyMin: cfg.concurrencyMin, concurrencyMax: cfg.concurrencyMax, maxInFlightMessages: cfg.maxInFlightMessages, maxInFlightBytes: cfg.maxInFlightBytes }, 'stage running');
   await done;
+}
+
+/**
+ * SIGTERM/SIGINT drain the process (bounded at 30 s); a second signal exits at once. Resolves when
+ * the drain finished (never, without signals: the process runs until killed).
+ */
+function drainOnSignal(log: App['log'], onSignal: boolean, drain: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (!onSignal) return;
+    let stopping = false;
+    const shutdown = async (why: string) => {
+      if (stopping) {
+        log.warn({ why }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      stopping = true;
+      log.info({ why }, 'draining');
+      const timer = setTimeout(() => { log.error('drain took too long: exiting'); process.exit(1); }, 30_000);
+      timer.unref();
+      await drain();
+      resolve();
+    };
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
 }
