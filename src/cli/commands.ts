@@ -1,14 +1,14 @@
 /**
  * The subcommands. Each is a small function over the Config; the work lives in the modules they call.
  */
-import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config.js';
 import { redactedConfig, renderSettingsTable } from '../config.js';
-import { StagelineError } from '../errors.js';
+import { StagelineError, errorMessage } from '../errors.js';
 import { sleep } from '../retry.js';
 import { createApp, type App } from '../app.js';
 import type { Command, CommandContext } from './types.js';
@@ -19,13 +19,15 @@ import { stackDown, stackOptions, stackStatus, stackUp } from '../stack/index.js
 import { provision, provisionKafka, provisionMysql } from '../provision.js';
 import { hbaseProvisioner } from '../stack/hbase-provisioner.js';
 import { ingest, type IngestSummary } from '../ingest/ingest.js';
-import { generateLines } from '../seed/generate.js';
+import { generateLines, merchantId } from '../seed/generate.js';
 import { runMaster } from '../master/master.js';
 import { masterPorts } from '../master/wiring.js';
 import { runNightly } from '../master/supervisor.js';
 import { runStage } from '../worker/stage-process.js';
 import { serveMasterMetrics } from '../prometheus.js';
-import { merchantCalendars } from '../domain/due.js';
+import { frameOfMerchantDay, merchantCalendars } from '../domain/due.js';
+import { addDays } from '../domain/zones.js';
+import { yesterdayUtc } from '../domain/day.js';
 import { statusCommand } from './status-command.js';
 import { backfillCommand, deadLettersCommand, purgeCommand } from './ops-commands.js';
 import { merchantsCommand } from './merchants-command.js';
@@ -340,7 +342,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   demo: {
     summary: 'the whole night on this machine: stack up → seed → ingest → nightly → report',
-    help: 'stageline demo [--day D] [--events N] [--merchants M] [--workers N]\n  Defaults: yesterday (UTC), 200000 events, 50 merchants, 1 replica per stage.',
+    help: 'stageline demo [--day D] [--events N] [--merchants M] [--workers N]\n  Defaults: the day before yesterday (UTC: every zone\'s day is over), 200000 events, 50 merchants in 7 zones\n  (imported from .stack/demo/merchants.csv with `merchants import`), 1 replica per stage.',
     options: { day: { type: 'string' }, events: { type: 'string' }, merchants: { type: 'string' }, workers: { type: 'string' } },
     async run(ctx) {
       return runDemo(ctx);
@@ -403,8 +405,28 @@ function printIngest(s: IngestSummary): void {
   out(`merchant-days touched: ${s.merchant_days} (days: ${Object.entries(s.days).sort().map(([d, n]) => `${d} ${n}`).join(', ')})`);
 }
 
+/** Zones the demo gives its merchants, by merchant index (index 0 and every 7th stay UTC: not in the registry). */
+const DEMO_ZONES = ['', 'America/Los_Angeles', 'Europe/Berlin', 'Asia/Kolkata', 'Australia/Sydney', 'America/Sao_Paulo', 'Asia/Tokyo'];
+
+/**
+ * The demo's merchant registry: merchants in several zones, imported like a user would. When the
+ * namespace already holds UTC days of these merchants (a demo from before zones), the import is
+ * refused and the demo goes on with what the registry says.
+ */
+async function demoZones(ctx: CommandContext, dir: string, merchants: number): Promise<void> {
+  const rows = Array.from({ length: merchants }, (_, i) => [merchantId(i, merchants), DEMO_ZONES[i % DEMO_ZONES.length]!] as const).filter(([, z]) => z !== '');
+  const file = join(dir, 'merchants.csv');
+  writeFileSync(file, `merchant_id,time_zone\n${rows.map(([m, z]) => `${m},${z}`).join('\n')}\n`);
+  try {
+    await merchantsCommand.run({ ...ctx, args: ['import', file] });
+  } catch (e) {
+    err(`merchant zones not applied (${errorMessage(e).split('\n')[0]}); the demo goes on with the registry as it is`);
+  }
+}
+
 async function runDemo(ctx: CommandContext): Promise<number> {
-  const day = dayFlag(ctx.flags, false);
+  // The day before yesterday by default: every zone's day is over (and due) whatever the hour.
+  const day = str(ctx.flags, 'day') !== undefined ? dayFlag(ctx.flags, true) : addDays(yesterdayUtc(Date.now()), -1);
   const events = intFlag(ctx.flags, 'events', 200_000, 1);
   const merchants = intFlag(ctx.flags, 'merchants', 50, 1);
   const workers = intFlag(ctx.flags, 'workers', 1, 1);
@@ -414,9 +436,13 @@ async function runDemo(ctx: CommandContext): Promise<number> {
   err(`\n== 2/4 seed ${events.toLocaleString('en-US')} events over ${merchants} merchants for ${day}, ingest them`);
   const dir = join(ctx.cfg.stack.dir, 'demo');
   mkdirSync(dir, { recursive: true });
+  await demoZones(ctx, dir, merchants);
+  // Each zoned merchant's traffic is laid over its own local day.
+  const histories = await withApp(ctx, async (app) => app.ledger().registry.histories());
+  const dayStartOf = (m: string) => (histories.has(m) ? frameOfMerchantDay(day, histories.get(m)).start_ms : undefined);
   const rejects = join(dir, `ingest-rejects-${day}.ndjson`);
   const lines = (function* () {
-    for (const l of generateLines({ day, events, merchants, seed: 1 })) yield l + '\n';
+    for (const l of generateLines({ day, events, merchants, seed: 1, dayStartOf })) yield l + '\n';
   })();
   async function* chunked() {
     let buf = '';
@@ -445,6 +471,7 @@ async function runDemo(ctx: CommandContext): Promise<number> {
   ${bin} report --day ${day} --json          every metric, one JSON line per merchant-day
   ${bin} report --day ${day} --merchant ${example}  one merchant
   ${bin} rejects --day ${day}                stored events that failed a rule, with reasons
+  ${bin} merchants list                      the merchants' time zones (each merchant-day is its local day)
   ingest refusals:                           ${rejects}
   sessions (intermediate rows):              HBase table ${ctx.cfg.hbase.namespace}:sessions
   ${bin} stack status | stack down`);

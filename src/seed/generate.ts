@@ -16,6 +16,11 @@ export interface SeedOptions {
   events: number;
   merchants: number;
   seed: number;
+  /**
+   * The first instant of day D for a merchant in a time zone (its local midnight): that merchant's
+   * traffic is laid out over its own day instead of the UTC one. Absent or undefined: the UTC day.
+   */
+  dayStartOf?: (merchantId: string) => number | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -191,7 +196,8 @@ interface Profile {
 
 const STEMS = ['big-Store', 'shop', 'Boutique', 'tiny_shop', 'outlet-EU', 'mart', 'Gadget_Hub', 'fresh-food', 'ACME', 'kids_wear'];
 
-function merchantId(i: number, n: number): string {
+/** The id of merchant i of n (what generateLines uses; the demo gives some of them a zone). */
+export function merchantId(i: number, n: number): string {
   if (n >= 2 && i === n - 1) {
     const base = `Long_merchant-id_${i}_`;
     return base + 'X'.repeat(64 - base.length);
@@ -315,13 +321,21 @@ class Merchant {
   private boundaryDone = false;
   private showcaseDone = false;
 
+  /** the first instant of its day D: UTC midnight, or its local midnight when it has a zone */
+  private readonly dayStart: number;
+  /** hours its traffic curve is shifted by: its own zone when it has one, else a profile's guess */
+  private readonly tzShift: number;
+
   constructor(
     readonly p: Profile,
     private readonly shared: Shared,
     seed: number,
+    localStart?: number,
   ) {
     this.rng = new Rng(seed, p.index);
     this.remaining = p.budget;
+    this.dayStart = localStart ?? shared.dayStart;
+    this.tzShift = localStart === undefined ? p.tzShift : 0;
   }
 
   get done(): boolean {
@@ -443,7 +457,7 @@ class Merchant {
 
   private sessionStart(): number {
     const rng = this.rng;
-    const d = this.shared.dayStart;
+    const d = this.dayStart;
     const r = rng.next();
     if (r < 0.012) return d - 2 * 3600_000 + rng.int(0, 2 * 3600_000 - 1);
     if (r < 0.02) return d + DAY_MS + rng.int(0, 90 * MINUTE);
@@ -454,7 +468,7 @@ class Merchant {
       x -= HOURLY[hour] ?? 0;
       if (x < 0) break;
     }
-    const utcHour = (((hour - this.p.tzShift) % 24) + 24) % 24;
+    const utcHour = (((hour - this.tzShift) % 24) + 24) % 24;
     return d + utcHour * 3600_000 + rng.int(0, 3600_000 - 1);
   }
 
@@ -581,7 +595,7 @@ class Merchant {
       const g = rng.next();
       start = last + (g < 0.02 ? SESSION_GAP : g < 0.04 ? SESSION_GAP + 1 : SESSION_GAP + 60_000 + Math.round(rng.exp(2 * 3600_000)));
       // Returning after D+1 has begun belongs to tomorrow's traffic, of which only the spill-over is wanted.
-      if (start >= this.shared.dayStart + DAY_MS) return;
+      if (start >= this.dayStart + DAY_MS) return;
     }
   }
 
@@ -710,7 +724,7 @@ class Merchant {
   private boundaryVisitor(out: string[]): void {
     this.visitorCount++;
     const visitorId = '🙂'.repeat(128);
-    const t = this.shared.dayStart + 6 * 3600_000;
+    const t = this.dayStart + 6 * 3600_000;
     const longProduct = '品'.repeat(127) + '🎁';
     const evs: Ev[] = [
       { event_id: 'ｅ'.repeat(127) + '😀', ts: t, type: 'page_view' },
@@ -823,7 +837,10 @@ export function* generateLines(o: SeedOptions): Generator<string> {
     plan[0] = (plan[0] ?? 0) + (plan[invalidOnly] ?? 0) - keep;
     plan[invalidOnly] = keep;
   }
-  const merchants = plan.map((b, i) => new Merchant(makeProfile(o.seed, i, n, b), shared, o.seed));
+  const merchants = plan.map((b, i) => {
+    const profile = makeProfile(o.seed, i, n, b);
+    return new Merchant(profile, shared, o.seed, o.dayStartOf?.(profile.id));
+  });
 
   const rng = new Rng(o.seed, 0x5eed);
   const specialEvery = specials > 0 ? total / (specials + 1) : Infinity;
