@@ -51,7 +51,9 @@ export const backfillCommand: Command = {
       out(renderBackfill(results));
       const ran = results.filter((r) => r.result !== 'skipped');
       const events = ran.reduce((a, r) => a + r.events, 0);
-      out(`${ran.length} day(s) run, ${results.length - ran.length} skipped; ${events.toLocaleString('en-US')} events`);
+      const waiting = results.filter((r) => r.result === 'waiting').map((r) => r.day);
+      out(`${ran.length} day(s) run, ${results.length - ran.length} skipped; ${events.toLocaleString('en-US')} events`
+        + (waiting.length ? `; waiting (merchant-days not due yet, a later nightly or backfill plans them): ${waiting.join(', ')}` : ''));
     }
     return code;
   },

@@ -36,7 +36,8 @@ export interface BackfillDay {
 }
 
 export interface BackfillResult extends BackfillDay {
-  result: 'ok' | 'failed' | 'skipped';
+  /** waiting: what was due ran; some merchant-days of the day are not due yet (exit 0, as nightly) */
+  result: 'ok' | 'waiting' | 'failed' | 'skipped';
   code: number;
   merchant_days: number;
   events: number;
@@ -109,7 +110,8 @@ export async function runBackfill(ctx: NightlyContext, o: BackfillOptions): Prom
         const t0 = Date.now();
         const code = await superviseDay(env, { day: d.day, mode: MODE[d.action], trigger: 'backfill', allowSmallDay: o.allowSmallDay });
         const p = await env.app.ledger().progress.read(d.day, ctx.cfg.pipeline.stuckAfterSec);
-        const r: BackfillResult = { ...d, result: code === 0 ? 'ok' : 'failed', code, merchant_days: p?.run.merchant_days ?? 0, events: p?.merchantDays.events ?? 0, seconds: (Date.now() - t0) / 1000 };
+        const result = code !== 0 ? 'failed' : p?.run.state === 'waiting' ? 'waiting' : 'ok';
+        const r: BackfillResult = { ...d, result, code, merchant_days: p?.run.merchant_days ?? 0, events: p?.merchantDays.events ?? 0, seconds: (Date.now() - t0) / 1000 };
         results.push(r);
         const line = `backfill ${d.day}: ${d.action} (${d.why}) → ${r.result}${code ? ` (exit ${code})` : ''}, ${r.merchant_days} merchant-days, ${r.events.toLocaleString('en-US')} events, ${r.seconds.toFixed(1)} s`;
         if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
