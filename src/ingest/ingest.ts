@@ -202,7 +202,9 @@ export async function ingest(input: AsyncIterable<Buffer | string>, rejectsPath:
     });
     if (rejectsPath) {
       rejectsFile ??= createWriteStream(rejectsPath, { flags: 'w' });
-      await writeLine(rejectsFile, JSON.stringify({ line: line.number, reason, detail, text: line.text.slice(0, 4096) }) + '\n');
+      // JSON text cannot hold bytes that are not UTF-8: those lines also carry their exact bytes.
+      const exact = line.invalidUtf8 ? { bytes_base64: line.raw.subarray(0, 4096).toString('base64') } : {};
+      await writeLine(rejectsFile, JSON.stringify({ line: line.number, reason, detail, text: line.text.slice(0, 4096), ...exact }) + '\n');
     }
   };
 

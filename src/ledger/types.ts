@@ -493,7 +493,7 @@ export interface IngestPort {
   /** Rows stored per day (committed batches), for the days asked; days without rows are left out. */
   dayTotals(days: readonly string[]): Promise<Map<string, number>>;
   addRejects(rows: readonly IngestReject[]): Promise<void>;
-  rejects(day: string, limit: number): Promise<{ total: number; byReason: Record<string, number>; rows: Array<Omit<IngestReject, 'head' | 'sha256'> & { head: string }> }>;
+  rejects(day: string, limit: number): Promise<{ total: number; byReason: Record<string, number>; rows: Array<Omit<IngestReject, 'head' | 'sha256'> & { head: string; head_base64?: string }> }>;
 }
 
 /** Late data: rows stored after their merchant-day's snapshot was planned, waiting for a re-run. */

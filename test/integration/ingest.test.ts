@@ -39,15 +39,38 @@ describe('ingest', () => {
     const ok = (i: number) => JSON.stringify({ event_id: `e${i}`, merchant_id: 'm_big', visitor_id: `v${i}`, ts: `${DAY}T10:00:00Z`, type: 'page_view' });
     const huge = JSON.stringify({ event_id: 'huge', merchant_id: 'm_big', visitor_id: 'v', ts: 1, type: 'page_view', pad: 'x'.repeat(1024 * 1024) });
     const file = join(dir, 'mixed.ndjson');
-    writeFileSync(file, [ok(1), huge, '', '{not json', ok(2), '[1,2]', JSON.stringify({ event_id: 'e', merchant_id: 'bad id', visitor_id: 'v', ts: 1 })].join('\n') + '\n');
+    // Line 8: bytes that are not UTF-8 (0xff 0xfe) inside a string; line 9: a visitor id with a lone
+    // surrogate escape, which would share its row key with any other lone half.
+    const notUtf8 = Buffer.concat([Buffer.from(`{"event_id":"e8","merchant_id":"m_big","visitor_id":"v`), Buffer.from([0xff, 0xfe]), Buffer.from(`","ts":1,"type":"page_view"}`)]);
+    const lone = `{"event_id":"e9","merchant_id":"m_big","visitor_id":"v\\ud800","ts":"${DAY}T10:00:00Z","type":"page_view"}`;
+    writeFileSync(file, Buffer.concat([
+      Buffer.from([ok(1), huge, '', '{not json', ok(2), '[1,2]', JSON.stringify({ event_id: 'e', merchant_id: 'bad id', visitor_id: 'v', ts: 1 })].join('\n') + '\n'),
+      notUtf8, Buffer.from(`\n${lone}\n`),
+    ]));
     const rejects = join(dir, 'mixed.rejects');
     const r = await t.cli(['ingest', file, '--json', '--rejects', rejects]);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as { read: number; blank: number; stored: number; refused: number; refused_by_reason: Record<string, number> };
-    expect(s).toMatchObject({ read: 7, blank: 1, stored: 2, refused: 4, refused_by_reason: { too_long: 1, invalid_json: 1, not_object: 1, bad_merchant_id: 1 } });
-    const listed = readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; reason: string; text: string });
-    expect(listed.map((l) => [l.line, l.reason])).toEqual([[2, 'too_long'], [4, 'invalid_json'], [6, 'not_object'], [7, 'bad_merchant_id']]);
+    expect(s).toMatchObject({ read: 9, blank: 1, stored: 2, refused: 6, refused_by_reason: { too_long: 1, invalid_json: 1, not_object: 1, bad_merchant_id: 1, invalid_utf8: 1, bad_visitor_id: 1 } });
+    const listed = readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; reason: string; text: string; bytes_base64?: string });
+    expect(listed.map((l) => [l.line, l.reason])).toEqual([[2, 'too_long'], [4, 'invalid_json'], [6, 'not_object'], [7, 'bad_merchant_id'], [8, 'invalid_utf8'], [9, 'bad_visitor_id']]);
     expect(listed[0]!.text.length).toBeLessThanOrEqual(4096);
+    // The rejects file keeps the exact bytes of the line that is not UTF-8; the others need no copy.
+    expect(Buffer.from(listed[4]!.bytes_base64!, 'base64').equals(notUtf8)).toBe(true);
+    expect(listed[5]!.bytes_base64).toBeUndefined();
+    // `stageline rejects` shows the same refusals from MySQL, the bytes of line 8 exactly; a refusal
+    // is listed under its event's day when it could be read, else under the day it was refused.
+    const today = new Date().toISOString().slice(0, 10);
+    const fromDb = [];
+    for (const d of new Set([DAY, today])) {
+      const rj = await t.cli(['rejects', '--day', d, '--json']);
+      expect(rj.code, rj.stderr).toBe(0);
+      fromDb.push(...rj.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; line_no: number; reason: string; head: string; head_base64?: string }));
+    }
+    const refused = fromDb.filter((x) => x.kind === 'refused').sort((a, b) => a.line_no - b.line_no);
+    expect(refused.map((x) => [x.line_no, x.reason])).toEqual([[2, 'too_long'], [4, 'invalid_json'], [6, 'not_object'], [7, 'bad_merchant_id'], [8, 'invalid_utf8'], [9, 'bad_visitor_id']]);
+    expect(Buffer.from(refused[4]!.head_base64!, 'base64').equals(notUtf8)).toBe(true);
+    expect(refused[5]!.head).toBe(lone);
   });
 
   it('ingesting the same file twice leaves identical HBase content and counts', async () => {

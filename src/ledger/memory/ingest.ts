@@ -1,4 +1,5 @@
 /** The in-memory twin of src/ledger/sql/ingest.ts (see ../memory.ts). */
+import { shownHead } from '../shown.js';
 import type { Ledger, TouchedMerchantDay } from '../types.js';
 import { StagelineError } from '../../errors.js';
 import { type MemoryState, k, cmp } from './state.js';
@@ -96,7 +97,7 @@ export function memoryIngest(s: MemoryState): Ledger['ingest'] {
       const byReason: Record<string, number> = {};
       for (const r of all) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
       const rows = all.sort((a, b) => cmp(a.source, b.source) || a.line_no - b.line_no).slice(0, limit)
-        .map(({ sha256: _s, head, ...r }) => ({ ...r, head: head.toString('utf8') }));
+        .map(({ sha256: _s, head, ...r }) => ({ ...r, ...shownHead(head) }));
       return { total: all.length, byReason, rows };
     },
   };

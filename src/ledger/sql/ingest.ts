@@ -8,6 +8,7 @@
  * stores of each identity, and a batch committed after the plan is late data for the merchant-days
  * it touched that were planned already.
  */
+import { shownHead } from '../shown.js';
 import type { Db, Queryable } from '../../adapters/mysql.js';
 import type { BucketCountRow, IngestCommit, IngestPort, TouchedMerchantDay } from '../types.js';
 import { inList, insertMany, num, statementBudget } from './common.js';
@@ -125,8 +126,8 @@ export function mysqlIngest(db: Db): IngestPort {
         rows: rows.map((r) => ({
           day: String(r.day), day_known: num(r.day_known) === 1, merchant_id: r.merchant_id === null ? null : Buffer.from(r.merchant_id as Buffer).toString('utf8'),
           source: String(r.source), line_no: num(r.line_no), reason: String(r.reason), detail: String(r.detail), line_bytes: num(r.line_bytes),
-          // What the merchant sent, shown as text: invalid UTF-8 bytes print as U+FFFD here, never in storage.
-          head: Buffer.from(r.line_head as Buffer).toString('utf8'),
+          // What the merchant sent, shown as text (and as base64 when it is not valid UTF-8).
+          ...shownHead(Buffer.from(r.line_head as Buffer)),
         })),
       };
     },

@@ -340,3 +340,21 @@ describe('validateStored', () => {
     expect(validateStored(ing.raw)).toMatchObject({ ok: true, event: { product_id: 'p', price_cents: 3 } });
   });
 });
+
+describe('ids keep their identity (issue 11: bad input is never merged)', () => {
+  // JSON allows "\ud800" as an escape; it is half a character with no UTF-8 form, so
+  // "v\ud800" and "v\udbff" would both become "v\uFFFD" as bytes: one row key for two visitors.
+  const escaped = (field: string, id: string): string => line({}).replace(`"${field}":"${(BASE as Record<string, unknown>)[field] as string}"`, `"${field}":"${id}"`);
+  for (const [field, reason] of [['visitor_id', 'bad_visitor_id'], ['event_id', 'bad_event_id'], ['merchant_id', 'bad_merchant_id']] as const) {
+    it(`refuses a ${field} with a lone surrogate, naming it and its position`, () => {
+      for (const id of ['v\\ud800', 'v\\udbff', '\\udc00x']) {
+        const r = checkIngest(escaped(field, id));
+        expect(r, `${field}=${id}`).toMatchObject({ kind: 'refused', reason });
+        expect((r as { detail: string }).detail).toMatch(/lone surrogate \\u(d800|dbff|dc00) at position [01]/);
+      }
+    });
+  }
+  it('accepts a surrogate pair (one character) in an id', () => {
+    expect(checkIngest(escaped('visitor_id', 'v\\ud83d\\ude42'))).toMatchObject({ kind: 'ok' });
+  });
+});
