@@ -13,8 +13,8 @@
 import { StagelineError } from '../../src/errors.js';
 import { decode, decodeAs, fromAvroPartial, type ChunkSealed, type PartialRecord } from '../../schemas/index.js';
 import { prefixEnd, productEpochPrefix, productRowKey, sessionEpochPrefix, summaryRowKey } from '../../src/domain/rowkey.js';
-import { addInto, emptyPartial, finalizeSummary, joinPieces } from '../../src/domain/aggregate.js';
-import type { PartialAggregate, ProductStats } from '../../src/domain/types.js';
+import { createMerger, finalizeSummary, joinPieces } from '../../src/domain/aggregate.js';
+import type { ProductStats } from '../../src/domain/types.js';
 import { EpochMetas, MerchantEpochs, OffsetRecorder } from '../../src/ledger/checkpoints.js';
 import type { SourceMessage } from '../../src/runtime/stage-runtime.js';
 import type { Row } from '../../src/adapters/ports.js';
@@ -41,21 +41,22 @@ async function finishIfComplete(ports: StagePorts, day: string, epoch: number, m
   if (!state || state.state === 'done' || !isComplete(state)) return;
   // One accumulator, each page of partials added into it and let go: memory is the merged result
   // plus one page, whatever the number of partials.
-  let merged: PartialAggregate | undefined;
+  const merger = createMerger(state.frame.hours);
   let pages = 0;
   for await (const page of ledger.merchantDays.partialPages(day, epoch, merchantId)) {
     if (pages++ === 1) await ports.fault?.('summarize-merge');
     for (const payload of page) {
-      const p = fromAvroPartial(decodeAs('PartialRecord', payload).partial);
+      const wire = decodeAs('PartialRecord', payload).partial;
+      // Products go to the merger as the wire's rows (see createMerger); the rest as a partial.
+      const p = fromAvroPartial({ ...wire, products: [] });
       if (p.hourly_events.length !== state.frame.hours) {
         // The plan fixed the day's hours; a partial of another length was cut for another frame.
         throw new StagelineError('INTERNAL', `partial of ${merchantId} ${day} e${epoch} has ${p.hourly_events.length} hourly entries, the plan's frame ${state.frame.hours} (${state.frame.time_zone})`);
       }
-      merged ??= emptyPartial(state.frame.hours);
-      addInto(merged, p);
+      merger.add(p, wire.products);
     }
   }
-  merged ??= emptyPartial(state.frame.hours);
+  const merged = merger.result();
   const joined = joinPieces(merged, merchantId, day);
   const summary = finalizeSummary(merchantId, day, merged, state.invalid, state.frame);
   await tables.putMany(tableNames.sessions, joined.map((s) => sessionRow(s, epoch)));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateVisitors, emptyPartial, finalizeSummary, mergePartials, sessionize, topProducts } from '../../../src/domain/aggregate.js';
+import { aggregateVisitors, createMerger, emptyPartial, finalizeSummary, mergePartials, sessionize, topProducts, type ProductRow } from '../../../src/domain/aggregate.js';
 import type { EventType, OrderItem, PartialAggregate, ValidEvent } from '../../../src/domain/types.js';
 
 const DAY0 = Date.UTC(2026, 10, 27);
@@ -280,5 +280,35 @@ describe('mergePartials', () => {
     }
     const merged = finalizeSummary('m', '2026-11-27', parts[0] ?? emptyPartial(), 2);
     expect(merged).toEqual(whole);
+  });
+});
+
+describe('createMerger (summarize\'s accumulator)', () => {
+  const rowsOf = (p: ReturnType<typeof emptyPartial>): ProductRow[] => Object.entries(p.products).map(([product_id, x]) => ({ product_id, ...x }));
+
+  it.each([1, 2, 3, 4])('equals folding mergePartials over the same partials, products included (seed %i)', (seed) => {
+    const rand = rng(100 + seed);
+    const parts = Array.from({ length: 1 + Math.floor(rand() * 12) }, () => aggregateVisitors('m', '2026-11-27', randomVisitors(rand, 1 + Math.floor(rand() * 9))).partial);
+    const folded = parts.reduce((a, b) => mergePartials(a, b), emptyPartial());
+    const merger = createMerger(24);
+    // Products travel as rows; whatever the partial's own map holds is not counted twice.
+    for (const p of parts) merger.add(p, rowsOf(p));
+    const merged = merger.result();
+    expect(merged).toEqual(folded);
+    expect(finalizeSummary('m', '2026-11-27', merged, 1)).toEqual(finalizeSummary('m', '2026-11-27', folded, 1));
+  });
+
+  it('keeps a product id such as __proto__ as a plain key, and is spent after result()', () => {
+    const merger = createMerger(24);
+    const p = emptyPartial();
+    merger.add(p, [{ product_id: '__proto__', views: 2, add_to_carts: 0, units_sold: 1, revenue_cents: 5 }, { product_id: '__proto__', views: 1, add_to_carts: 1, units_sold: 0, revenue_cents: 0 }]);
+    const r = merger.result();
+    expect(Object.keys(r.products)).toEqual(['__proto__']);
+    expect(r.products['__proto__']).toEqual({ views: 3, add_to_carts: 1, units_sold: 1, revenue_cents: 5 });
+    expect(() => merger.add(p, [])).toThrow(/spent/);
+  });
+
+  it('refuses nothing silently: partials of another day length do not add', () => {
+    expect(() => createMerger(24).add(emptyPartial(25), [])).toThrow(RangeError);
   });
 });
