@@ -417,6 +417,18 @@ export function ledgerConformance(name: string, make: () => Promise<LedgerHarnes
         expect((await ledger().quarantine.read(day, 'm2', 10)).total).toBe(1);
         expect((await ledger().quarantine.read(day, undefined, 1)).rows.length).toBe(1);
       });
+
+      it('stores 40 quarantined lines of 1 MiB each in one call (more than one statement may carry), every byte kept', async () => {
+        await setup();
+        const day = nextDay();
+        // 40 MiB of parameters: over MariaDB's default max_allowed_packet (16 MiB), so one
+        // INSERT would be refused and the chunk would retry forever; the rows are cut by bytes.
+        const raw = (i: number) => `{"i":${i},"pad":"${String.fromCharCode(97 + (i % 26)).repeat(1024 * 1024 - 20)}"}`;
+        await ledger().quarantine.add(day, 'm-big', Array.from({ length: 40 }, (_, i) => ({ visitor_id: `v${String(i).padStart(2, '0')}`, event_id: 'e', reason: 'bad_type', detail: 'big', raw: raw(i) })));
+        const all = await ledger().quarantine.read(day, 'm-big', 100);
+        expect(all.total).toBe(40);
+        expect(all.rows.every((r, i) => r.raw === raw(i))).toBe(true);
+      }, 120_000);
     });
 
     describe('ingest', () => {
