@@ -188,36 +188,97 @@ class Slots {
 
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
-export function createStageRuntime<T>(def: StageDefinition<T>, deps: StageRuntimeDeps): StageRuntime {
-  const now = deps.now ?? Date.now;
+/**
+ * The in-flight bound (see the header): accepts messages while under both bounds, pauses a
+ * partition whose next message would pass one, resumes every paused partition together once
+ * in-flight work drained to half of both.
+ */
+class InFlight {
+  private readonly paused = new Map<string, TopicPartition>();
+  constructor(
+    private readonly maxMsgs: number,
+    private readonly maxBytes: number,
+    private readonly stats: RuntimeStats,
+    private readonly obs: RuntimeObserver,
+    private readonly source: MessageSource,
+    private readonly log: Logger,
+  ) {}
+
+  isPaused(topic: string, partition: number): boolean {
+    return this.paused.has(tpKey(topic, partition));
+  }
+
+  tryAccept(bytes: number): boolean {
+    const { stats } = this;
+    // An empty stage always takes one message, however big: a bound must slow work down, never stop it.
+    if (stats.inFlight > 0 && (stats.inFlight + 1 > this.maxMsgs || stats.inFlightBytes + bytes > this.maxBytes)) return false;
+    stats.inFlight++;
+    stats.inFlightBytes += bytes;
+    this.obs.inFlight?.(stats.inFlight, stats.inFlightBytes);
+    return true;
+  }
+
+  finish(bytes: number): void {
+    const { stats } = this;
+    stats.inFlight--;
+    stats.inFlightBytes -= bytes;
+    this.obs.inFlight?.(stats.inFlight, stats.inFlightBytes);
+    // Half the bounds as the low-water mark: resuming at the first free slot would pause again at once.
+    if (this.paused.size > 0 && stats.inFlight <= this.maxMsgs / 2 && stats.inFlightBytes <= this.maxBytes / 2) {
+      const list = [...this.paused.values()];
+      this.paused.clear();
+      stats.pausedPartitions = 0;
+      this.obs.paused?.(0);
+      try {
+        this.source.resume(list);
+        this.log.debug({ partitions: list.length, inFlight: stats.inFlight }, 'in-flight work drained: partitions resumed');
+      } catch (err) {
+        // The consumer is already stopping (kafkajs refuses resume then): nothing left to fetch for.
+        this.log.debug({ err: errorMessage(err) }, 'resume refused');
+      }
+    }
+  }
+
+  pause(topic: string, partition: number): void {
+    const k = tpKey(topic, partition);
+    if (this.paused.has(k)) return;
+    this.paused.set(k, { topic, partition });
+    this.stats.pausedPartitions = this.paused.size;
+    this.stats.pauses++;
+    this.obs.paused?.(this.paused.size);
+    this.source.pause([{ topic, partition }]);
+    this.log.debug({ topic, partition, inFlight: this.stats.inFlight, inFlightBytes: this.stats.inFlightBytes }, 'in-flight work at its bound: partition paused');
+  }
+}
+
+interface ProcessorContext {
+  stats: RuntimeStats;
+  controller: ConcurrencyController;
+  log: Logger;
+  now: () => number;
+  stopping: () => boolean;
+}
+
+/**
+ * decode → handle with retries → dead letter, for one message. Resolves true when the message is
+ * finished (handled or dead-lettered) and its offset may move; false when it was left unresolved
+ * for the partition's next owner (shutting down or the batch abandoned); throws a retryable error
+ * that outlived its retries.
+ */
+function messageProcessor<T>(def: StageDefinition<T>, deps: StageRuntimeDeps, ctx: ProcessorContext): (meta: SourceMessage, abandoned: () => boolean) => Promise<boolean> {
+  const { stats, controller, log, now, stopping } = ctx;
   const obs = deps.observer ?? {};
-  const maxMsgs = deps.maxInFlightMessages ?? Number.POSITIVE_INFINITY;
-  const maxBytes = deps.maxInFlightBytes ?? Number.POSITIVE_INFINITY;
-  const range = deps.adaptive ?? { min: deps.concurrency, max: deps.concurrency };
-  const controller: ConcurrencyController = createController({ min: range.min, max: range.max, initial: deps.concurrency, ...(deps.adaptive?.windowMs !== undefined ? { windowMs: deps.adaptive.windowMs } : {}) }, now());
-  const slots = new Slots(controller.limit);
-  const stats: RuntimeStats = { handled: 0, deadLettered: 0, retries: 0, inFlight: 0, inFlightBytes: 0, active: 0, concurrency: controller.limit, pausedPartitions: 0, pauses: 0, recentLatencyMs: [] };
-  const paused = new Map<string, TopicPartition>();
-  let stopping = false;
-  const log = deps.log.child({ stage: def.stage });
-  obs.concurrency?.(controller.limit, undefined);
+  const timing = { maxDelayMs: deps.maxRetryDelayMs ?? 10_000, ...(deps.sleep ? { sleep: deps.sleep } : {}), ...(deps.random ? { random: deps.random } : {}) };
 
   async function toDeadLetter(meta: SourceMessage, err: StagelineError): Promise<void> {
     log.error({ topic: meta.topic, partition: meta.partition, offset: meta.offset, code: err.code, err: err.message }, 'dead-lettered');
     // Writing the dead letter must itself succeed before the offset moves on, or the message would vanish.
-    await retry(() => deps.deadLetters.deadLetter(def.stage, meta, err), {
-      attempts: Number.POSITIVE_INFINITY,
-      maxDelayMs: deps.maxRetryDelayMs ?? 10_000,
-      shouldRetry: () => !stopping,
-      ...(deps.sleep ? { sleep: deps.sleep } : {}),
-      ...(deps.random ? { random: deps.random } : {}),
-    });
+    await retry(() => deps.deadLetters.deadLetter(def.stage, meta, err), { attempts: Number.POSITIVE_INFINITY, shouldRetry: () => !stopping(), ...timing });
     stats.deadLettered++;
     obs.deadLettered?.(meta, err);
   }
 
-  /** Returns true when the message is finished (handled or dead-lettered) and its offset may move. */
-  async function processOne(meta: SourceMessage, abandoned: () => boolean): Promise<boolean> {
+  return async (meta, abandoned) => {
     let msg: T;
     try {
       if (!meta.value || meta.value.length === 0) throw new StagelineError('DECODE_FAILED', 'empty message value');
@@ -230,19 +291,17 @@ export function createStageRuntime<T>(def: StageDefinition<T>, deps: StageRuntim
     try {
       await retry(() => def.handle(msg, meta), {
         attempts: Number.POSITIVE_INFINITY,
-        maxDelayMs: deps.maxRetryDelayMs ?? 10_000,
-        shouldRetry: (err) => isRetryable(err) && !stopping && !abandoned(),
+        shouldRetry: (err) => isRetryable(err) && !stopping() && !abandoned(),
         onRetry: (err, attempt, delayMs) => {
           stats.retries++;
           obs.retried?.(meta);
           log.warn({ offset: meta.offset, partition: meta.partition, attempt, delayMs, err: errorMessage(err) }, 'retrying');
         },
-        ...(deps.sleep ? { sleep: deps.sleep } : {}),
-        ...(deps.random ? { random: deps.random } : {}),
+        ...timing,
       });
     } catch (err) {
       // Shutting down, or the partition is being taken away: leave it unresolved for the next owner.
-      if ((stopping || abandoned()) && isRetryable(err)) return false;
+      if ((stopping() || abandoned()) && isRetryable(err)) return false;
       if (isRetryable(err)) throw err;
       await toDeadLetter(meta, asStagelineError(err));
       return true;
@@ -255,7 +314,21 @@ export function createStageRuntime<T>(def: StageDefinition<T>, deps: StageRuntim
     obs.handled?.(meta, ms);
     deps.onHandled?.(meta, ms);
     return true;
-  }
+  };
+}
+
+export function createStageRuntime<T>(def: StageDefinition<T>, deps: StageRuntimeDeps): StageRuntime {
+  const now = deps.now ?? Date.now;
+  const obs = deps.observer ?? {};
+  const range = deps.adaptive ?? { min: deps.concurrency, max: deps.concurrency };
+  const controller: ConcurrencyController = createController({ min: range.min, max: range.max, initial: deps.concurrency, ...(deps.adaptive?.windowMs !== undefined ? { windowMs: deps.adaptive.windowMs } : {}) }, now());
+  const slots = new Slots(controller.limit);
+  const stats: RuntimeStats = { handled: 0, deadLettered: 0, retries: 0, inFlight: 0, inFlightBytes: 0, active: 0, concurrency: controller.limit, pausedPartitions: 0, pauses: 0, recentLatencyMs: [] };
+  let stopping = false;
+  const log = deps.log.child({ stage: def.stage });
+  const inFlight = new InFlight(deps.maxInFlightMessages ?? Number.POSITIVE_INFINITY, deps.maxInFlightBytes ?? Number.POSITIVE_INFINITY, stats, obs, deps.source, log);
+  const processOne = messageProcessor(def, deps, { stats, controller, log, now, stopping: () => stopping });
+  obs.concurrency?.(controller.limit, undefined);
 
   /** Lets the controller judge its window; applies and reports a changed limit. */
   function adapt(): void {
@@ -270,49 +343,9 @@ export function createStageRuntime<T>(def: StageDefinition<T>, deps: StageRuntim
     obs.concurrency?.(d.limit, d);
   }
 
-  function tryAccept(bytes: number): boolean {
-    // An empty stage always takes one message, however big: a bound must slow work down, never stop it.
-    if (stats.inFlight > 0 && (stats.inFlight + 1 > maxMsgs || stats.inFlightBytes + bytes > maxBytes)) return false;
-    stats.inFlight++;
-    stats.inFlightBytes += bytes;
-    obs.inFlight?.(stats.inFlight, stats.inFlightBytes);
-    return true;
-  }
-
-  function finish(bytes: number): void {
-    stats.inFlight--;
-    stats.inFlightBytes -= bytes;
-    obs.inFlight?.(stats.inFlight, stats.inFlightBytes);
-    // Half the bounds as the low-water mark: resuming at the first free slot would pause again at once.
-    if (paused.size > 0 && stats.inFlight <= maxMsgs / 2 && stats.inFlightBytes <= maxBytes / 2) {
-      const list = [...paused.values()];
-      paused.clear();
-      stats.pausedPartitions = 0;
-      obs.paused?.(0);
-      try {
-        deps.source.resume(list);
-        log.debug({ partitions: list.length, inFlight: stats.inFlight }, 'in-flight work drained: partitions resumed');
-      } catch (err) {
-        // The consumer is already stopping (kafkajs refuses resume then): nothing left to fetch for.
-        log.debug({ err: errorMessage(err) }, 'resume refused');
-      }
-    }
-  }
-
-  function pause(topic: string, partition: number): void {
-    const k = tpKey(topic, partition);
-    if (paused.has(k)) return;
-    paused.set(k, { topic, partition });
-    stats.pausedPartitions = paused.size;
-    stats.pauses++;
-    obs.paused?.(paused.size);
-    deps.source.pause([{ topic, partition }]);
-    log.debug({ topic, partition, inFlight: stats.inFlight, inFlightBytes: stats.inFlightBytes }, 'in-flight work at its bound: partition paused');
-  }
-
   async function eachBatch(batch: SourceBatch, ctl: BatchControls): Promise<void> {
     // A batch fetched before its partition was paused: give it back whole, it is fetched again on resume.
-    if (paused.has(tpKey(batch.topic, batch.partition))) return;
+    if (inFlight.isPaused(batch.topic, batch.partition)) return;
     const accepted: SourceMessage[] = [];
     const done: boolean[] = [];
     let resolvedUpTo = -1;
@@ -352,7 +385,7 @@ export function createStageRuntime<T>(def: StageDefinition<T>, deps: StageRuntim
       } catch (err) {
         failure ??= err;
       } finally {
-        finish(bytes);
+        inFlight.finish(bytes);
       }
     };
 
@@ -362,8 +395,8 @@ export function createStageRuntime<T>(def: StageDefinition<T>, deps: StageRuntim
     for (const meta of batch.messages) {
       if (!ctl.isRunning() || ctl.isStale() || stopping || failure !== undefined) break;
       const bytes = meta.value?.length ?? 0;
-      if (!tryAccept(bytes)) {
-        pause(batch.topic, batch.partition);
+      if (!inFlight.tryAccept(bytes)) {
+        inFlight.pause(batch.topic, batch.partition);
         break;
       }
       const index = accepted.length;
