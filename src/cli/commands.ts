@@ -31,7 +31,8 @@ import { yesterdayUtc } from '../domain/day.js';
 import { statusCommand } from './status-command.js';
 import { backfillCommand, deadLettersCommand, purgeCommand } from './ops-commands.js';
 import { merchantsCommand } from './merchants-command.js';
-import { readReport, readRejects, formatReportTable } from '../report.js';
+import { readReport, readRejects, readProducts, formatReportTable, type ReportRow } from '../report.js';
+import { REPORT_FORMATS, daysBetween, formatProductsTable, productsCsv, rejectsCsv, reportCsv, type RejectLine, type ReportFormat } from '../export.js';
 import { STAGES, isStageName } from '../../stages/index.js';
 import { assertGroupIdle, describeReplay, planReplay, resetOffsets, startReplayEpoch } from '../replay.js';
 
@@ -50,6 +51,29 @@ function exitWithParent(onOrphaned: () => void): void {
     }
   }, 2000);
   timer.unref();
+}
+
+/** --format table|json|csv, with --json kept as the alias it always was. */
+function formatFlag(ctx: CommandContext): ReportFormat {
+  const f = str(ctx.flags, 'format');
+  if (f === undefined) return ctx.flags.json ? 'json' : 'table';
+  if (!(REPORT_FORMATS as readonly string[]).includes(f)) throw new StagelineError('INPUT_INVALID', `--format takes ${REPORT_FORMATS.join(', ')}, got "${f}"`);
+  if (ctx.flags.json && f !== 'json') throw new StagelineError('INPUT_INVALID', `--json and --format ${f} disagree`);
+  return f as ReportFormat;
+}
+
+/** --day D, or --from D1 --to D2 (inclusive, at most 366 days). */
+function dayRange(ctx: CommandContext): string[] {
+  const from = str(ctx.flags, 'from');
+  const to = str(ctx.flags, 'to');
+  if (from === undefined && to === undefined) return [dayFlag(ctx.flags, true)];
+  if (str(ctx.flags, 'day') !== undefined) throw new StagelineError('INPUT_INVALID', 'give --day or --from/--to, not both');
+  const a = dayFlag({ day: from }, true);
+  const b = dayFlag({ day: to ?? from }, true);
+  if (b < a) throw new StagelineError('INPUT_INVALID', `--to ${b} is before --from ${a}`);
+  const days = daysBetween(a, b);
+  if (days.length > 366) throw new StagelineError('INPUT_INVALID', `--from ${a} --to ${b} is ${days.length} days; at most 366 at once`);
+  return days;
 }
 
 const fmtMs = (ms: number) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
@@ -157,6 +181,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   ingest: {
+    needsNamespace: true,
     summary: 'store NDJSON events (file or -) in HBase; refused lines go to a rejects file',
     help: 'stageline ingest <file|-> [--rejects PATH] [--json]\n  Default rejects file: <file>.rejects.ndjson, or ./ingest-rejects-<time>.ndjson for stdin.\n  Exit 0 when the input was processed (refusals included); 1 when a server is unreachable.',
     options: { rejects: { type: 'string' }, json: { type: 'boolean' } },
@@ -172,6 +197,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   nightly: {
+    needsNamespace: true,
     summary: 'the nightly trigger: run (or resume) the master for a day, optionally with workers',
     help: [
       'stageline nightly [--day D] [--with-workers N] [--rerun] [--allow-small-day] [--as-of D] [--wait] [--json] [--quiet]',
@@ -202,6 +228,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   master: {
+    needsNamespace: true,
     summary: '(internal) one master process for a day; `nightly` runs and supervises it',
     help: 'stageline master --day D [--rerun | --late] [--trigger nightly|backfill|replay] [--allow-small-day]\n  Exit 0 complete, 3 failed (stuck or a split conflict), 4 another master holds the day, 5 the day looks wrong.',
     options: { day: { type: 'string' }, rerun: { type: 'boolean' }, late: { type: 'boolean' }, trigger: { type: 'string' }, 'allow-small-day': { type: 'boolean' }, 'exit-with-parent': { type: 'boolean' } },
@@ -248,6 +275,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   stage: {
+    needsNamespace: true,
     summary: 'run one replica of a stage: split | transform | summarize',
     help: `stageline stage <${STAGES.join('|')}>\n  A consumer-group member on the stage's input topic. Start more to scale. SIGTERM drains.`,
     options: { 'exit-with-parent': { type: 'boolean' } },
@@ -262,6 +290,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   replay: {
+    needsNamespace: true,
     summary: 'reprocess a day from a stage on, by resetting offsets to the day\'s recorded first offsets',
     help: `stageline replay --day D [--from-stage ${STAGES.join('|')}] [--dry-run] [--with-workers N]
   Starts a new epoch of the day from that stage on and resets the stage's consumer group to the
@@ -294,41 +323,68 @@ export const COMMANDS: Record<string, Command> = {
   merchants: merchantsCommand,
   purge: purgeCommand,
   report: {
-    summary: 'the daily summaries of a day: a table, or --json lines',
-    help: 'stageline report --day D [--merchant M] [--json]\n  --json  one JSON object per merchant-day per line, sorted by merchant_id',
-    options: { day: { type: 'string' }, merchant: { type: 'string' }, json: { type: 'boolean' } },
+    needsNamespace: true,
+    summary: 'the daily summaries of a day or a range: a table, JSON lines or CSV; --products for per-product rows',
+    help: [
+      'stageline report (--day D | --from D1 --to D2) [--merchant M] [--format table|json|csv] [--products]',
+      '  --format json  one JSON object per merchant-day per line, sorted by day then merchant_id (--json is the same)',
+      '  --format csv   RFC 4180 with a header row; hourly arrays are one field each, `;`-separated; text starting',
+      '                 with = + - @ is prefixed with \' so a spreadsheet does not run it as a formula',
+      '  --products     the per-product rows (every product of each merchant-day) instead of the summaries',
+    ].join('\n'),
+    options: { day: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, merchant: { type: 'string' }, json: { type: 'boolean' }, format: { type: 'string' }, products: { type: 'boolean' } },
     async run(ctx) {
-      const day = dayFlag(ctx.flags, true);
+      const days = dayRange(ctx);
+      const format = formatFlag(ctx);
       const merchant = str(ctx.flags, 'merchant');
       return withApp(ctx, async (app) => {
-        const rows = await readReport(app, day, merchant);
-        if (ctx.flags.json) for (const r of rows) out(r.json);
-        else out(formatReportTable(rows.map((r) => r.summary)));
-        if (rows.length === 0) err(`no summaries for ${day}${merchant ? ` and merchant ${merchant}` : ''}`);
+        const rows: ReportRow[] = [];
+        for (const d of days) rows.push(...(await readReport(app, d, merchant)));
+        const what = `${days.length === 1 ? days[0] : `${days[0]} to ${days.at(-1)}`}${merchant ? ` and merchant ${merchant}` : ''}`;
+        if (ctx.flags.products) {
+          const products = await readProducts(app, rows);
+          if (format === 'json') for (const p of products) out(JSON.stringify(p));
+          else if (format === 'csv') process.stdout.write(productsCsv(products));
+          else out(formatProductsTable(products));
+          if (products.length === 0) err(`no product rows for ${what}`);
+          return 0;
+        }
+        if (format === 'json') for (const r of rows) out(r.json);
+        else if (format === 'csv') process.stdout.write(reportCsv(rows));
+        else out(formatReportTable(rows.map((r) => r.summary), days.length > 1));
+        if (rows.length === 0) err(`no summaries for ${what}`);
         return 0;
       });
     },
   },
   rejects: {
+    needsNamespace: true,
     summary: 'what a day refused: lines ingest refused, and stored events that failed a rule, with reasons',
     help: [
-      'stageline rejects --day D [--merchant M] [--limit N] [--json]',
+      'stageline rejects --day D [--merchant M] [--limit N] [--format table|json|csv]',
       '  Ingest refusals of the day (the line as received, its first 4 KiB, where it came from) and the',
-      '  stored-but-invalid events the night quarantined. --json: one object per line, `kind` "refused" or "invalid".',
+      '  stored-but-invalid events the night quarantined. json (or --json): one object per line, `kind` "refused" or "invalid".',
+      '  csv: one row per refusal or invalid event (kind, day, merchant_id, visitor_id, event_id, source, line_no, reason, detail, raw).',
       '  A refusal is listed under its event\'s day when its merchant and ts could be read, else under the day it was refused.',
     ].join('\n'),
-    options: { day: { type: 'string' }, merchant: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    options: { day: { type: 'string' }, merchant: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, format: { type: 'string' } },
     async run(ctx) {
       const day = dayFlag(ctx.flags, true);
       const merchant = str(ctx.flags, 'merchant');
+      const format = formatFlag(ctx);
       return withApp(ctx, async (app) => {
         const limit = intFlag(ctx.flags, 'limit', 100, 1);
         const r = await readRejects(app, day, merchant, limit);
         const refused = await app.ledger().ingest.rejects(day, limit);
         const refusedRows = refused.rows.filter((x) => merchant === undefined || x.merchant_id === merchant);
-        if (ctx.flags.json) {
+        if (format === 'json') {
           for (const x of refusedRows) out(JSON.stringify({ kind: 'refused', ...x }));
           for (const q of r.rows) out(JSON.stringify({ kind: 'invalid', ...q }));
+        } else if (format === 'csv') {
+          process.stdout.write(rejectsCsv([
+            ...refusedRows.map((x): RejectLine => ({ kind: 'refused', day: x.day, merchant_id: x.merchant_id, source: x.source, line_no: x.line_no, reason: x.reason, detail: x.detail, raw: x.head })),
+            ...r.rows.map((q): RejectLine => ({ kind: 'invalid', day, merchant_id: q.merchant_id, visitor_id: q.visitor_id, event_id: q.event_id, reason: q.reason, detail: q.detail, raw: q.raw })),
+          ]));
         } else {
           out(`${refused.total} lines refused at ingest, listed under ${day}; by reason: ${Object.entries(refused.byReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
           for (const x of refusedRows) out(`${x.source}:${x.line_no}\t${x.merchant_id ?? '-'}\t${x.reason}: ${x.detail}\t${x.head.slice(0, 200)}`);
