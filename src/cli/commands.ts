@@ -31,6 +31,7 @@ import { yesterdayUtc } from '../domain/day.js';
 import { statusCommand } from './status-command.js';
 import { backfillCommand, deadLettersCommand, purgeCommand } from './ops-commands.js';
 import { merchantsCommand } from './merchants-command.js';
+import { webCommand } from './web-command.js';
 import { readReport, readRejects, readProducts, formatReportTable, type ReportRow } from '../report.js';
 import { REPORT_FORMATS, daysBetween, formatProductsTable, productsCsv, rejectsCsv, reportCsv, type RejectLine, type ReportFormat } from '../export.js';
 import { STAGES, isStageName } from '../../stages/index.js';
@@ -322,6 +323,7 @@ export const COMMANDS: Record<string, Command> = {
   'dead-letters': deadLettersCommand,
   merchants: merchantsCommand,
   purge: purgeCommand,
+  web: webCommand,
   report: {
     needsNamespace: true,
     summary: 'the daily summaries of a day or a range: a table, JSON lines or CSV; --products for per-product rows',
