@@ -18,9 +18,9 @@ export const CHARTS_JS = String.raw`(function () {
     var y2 = names.some(function (k) { return axes[k] === 'y2'; });
     var opts = {
       width: Math.max(320, Math.min(900, window.innerWidth - 60)), height: 240,
-      scales: { x: { time: !!c.time } },
+      scales: { x: c.range ? { time: !!c.time, range: c.range } : { time: !!c.time } },
       series: [{}].concat(names.map(function (k) { return { label: k, stroke: c.colors[k], width: 2, scale: axes[k] || 'y', points: { show: c.x.length < 40 } }; })),
-      axes: [{}, { scale: 'y' }].concat(y2 ? [{ scale: 'y2', side: 1, grid: { show: false } }] : []),
+      axes: [{}, { scale: 'y', size: 80 }].concat(y2 ? [{ scale: 'y2', side: 1, size: 60, grid: { show: false } }] : []),
     };
     new uPlot(opts, [c.x].concat(names.map(function (k) { return c.series[k]; })), div);
     div.setAttribute('data-points', String(c.x.length));

@@ -31,7 +31,7 @@ function page(title: string, body: SafeHtml, data?: unknown): SafeHtml {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title} · Stageline</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/static/uPlot.min.css"><style>${raw(CSS)}</style></head>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/uPlot.min.css"><style>${raw(CSS)}</style></head>
 <body><nav><a href="/">Stageline</a> · <span class="muted">read-only</span></nav>
 ${body}
 ${data === undefined ? '' : jsonScript('page-data', data)}
@@ -108,7 +108,7 @@ ${late.length === 0 ? html`<p class="muted" id="late">none waiting</p>` : html`<
 <h2>Merchants by events (${n(v.merchants.length)})</h2>
 <table id="merchants"><thead><tr><th>merchant</th><th>zone</th><th class="num">events</th><th class="num">orders</th><th class="num">revenue</th><th class="num">conversion</th></tr></thead><tbody>${merchants}</tbody></table>
 <p class="muted">JSON: <a href="/api/days/${seg(v.day)}">/api/days/${v.day}</a></p>`;
-  return page(`day ${v.day}`, body, { charts: { throughput: { x: v.throughput.x, series: Object.fromEntries(STAGES.map((s) => [s, v.throughput.series[s]])), colors: STAGE_COLORS, time: true } } });
+  return page(`day ${v.day}`, body, { charts: { throughput: { x: v.throughput.x, series: Object.fromEntries(STAGES.map((s) => [s, v.throughput.series[s]])), colors: STAGE_COLORS, time: true, bucket_sec: v.throughput.bucket_sec } } });
 }
 
 export function merchantPage(v: MerchantView): SafeHtml {
@@ -138,7 +138,7 @@ ${facts}
   return page(`${v.merchant_id} ${v.day}`, body, {
     charts: {
       hourly: { x: hourly.map((_, i) => i), series: { events: hourly, 'revenue (cents)': hourlyRevenue }, colors: { events: '#3b82f6', 'revenue (cents)': '#10b981' }, time: false, axes: { 'revenue (cents)': 'y2' } },
-      history: { x: v.history.map((h) => Date.parse(`${h.day}T00:00:00Z`) / 1000), series: { 'revenue (cents)': v.history.map((h) => h.revenue_cents), 'conversion %': v.history.map((h) => h.conversion_rate * 100) }, colors: { 'revenue (cents)': '#10b981', 'conversion %': '#8b5cf6' }, time: true, axes: { 'conversion %': 'y2' } },
+      history: { x: v.history.map((h) => Date.parse(`${h.day}T00:00:00Z`) / 1000), series: { 'revenue (cents)': v.history.map((h) => h.revenue_cents), 'conversion %': v.history.map((h) => h.conversion_rate * 100) }, colors: { 'revenue (cents)': '#10b981', 'conversion %': '#8b5cf6' }, time: true, axes: { 'conversion %': 'y2' }, range: [Date.parse(`${v.day}T00:00:00Z`) / 1000 - 29.5 * 86_400, Date.parse(`${v.day}T00:00:00Z`) / 1000 + 0.5 * 86_400] },
     },
   });
 }
