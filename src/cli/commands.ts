@@ -1,7 +1,7 @@
 /**
  * The subcommands. Each is a small function over the Config; the work lives in the modules they call.
  */
-import { createReadStream, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +31,8 @@ import { yesterdayUtc } from '../domain/day.js';
 import { statusCommand } from './status-command.js';
 import { backfillCommand, deadLettersCommand, purgeCommand } from './ops-commands.js';
 import { merchantsCommand } from './merchants-command.js';
-import { webCommand } from './web-command.js';
+import { webCommand, serveWeb } from './web-command.js';
+import { countingBytes, progressReporter } from './ingest-progress.js';
 import { readReport, readRejects, readProducts, formatReportTable, type ReportRow } from '../report.js';
 import { REPORT_FORMATS, daysBetween, formatProductsTable, productsCsv, rejectsCsv, reportCsv, type RejectLine, type ReportFormat } from '../export.js';
 import { STAGES, isStageName } from '../../stages/index.js';
@@ -184,14 +185,15 @@ export const COMMANDS: Record<string, Command> = {
   ingest: {
     needsNamespace: true,
     summary: 'store NDJSON events (file or -) in HBase; refused lines go to a rejects file',
-    help: 'stageline ingest <file|-> [--rejects PATH] [--json]\n  Default rejects file: <file>.rejects.ndjson, or ./ingest-rejects-<time>.ndjson for stdin.\n  Exit 0 when the input was processed (refusals included); 1 when a server is unreachable.',
-    options: { rejects: { type: 'string' }, json: { type: 'boolean' } },
+    help: 'stageline ingest <file|-> [--rejects PATH] [--json] [--quiet]\n  Default rejects file: <file>.rejects.ndjson, or ./ingest-rejects-<time>.ndjson for stdin.\n  Progress on stderr: lines, bytes, rate and ETA (a redrawn bar on a terminal, a plain line every 5 s otherwise); --quiet: none.\n  Exit 0 when the input was processed (refusals included); 1 when a server is unreachable.',
+    options: { rejects: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } },
     async run(ctx) {
       const src = ctx.args[0];
       if (!src) throw new StagelineError('INPUT_INVALID', 'usage: stageline ingest <file|->');
       const rejects = str(ctx.flags, 'rejects') ?? (src === '-' ? resolve(`ingest-rejects-${new Date().toISOString().replace(/[:.]/g, '-')}.ndjson`) : `${src}.rejects.ndjson`);
       const input = src === '-' ? process.stdin : createReadStream(src);
-      const summary = await withApp(ctx, (app) => runIngest(app, input, rejects, !ctx.flags.json && process.stderr.isTTY === true, src === '-' ? 'stdin' : resolve(src)));
+      const progress = ctx.flags.quiet ? undefined : { tty: process.stderr.isTTY === true, ...(src === '-' ? {} : { totalBytes: statSync(src).size }) };
+      const summary = await withApp(ctx, (app) => runIngest(app, input, rejects, progress, src === '-' ? 'stdin' : resolve(src)));
       if (ctx.flags.json) out(JSON.stringify(summary));
       else printIngest(summary);
       return 0;
@@ -400,8 +402,8 @@ export const COMMANDS: Record<string, Command> = {
   },
   demo: {
     summary: 'the whole night on this machine: stack up → seed → ingest → nightly → report',
-    help: 'stageline demo [--day D] [--events N] [--merchants M] [--workers N]\n  Defaults: the day before yesterday (UTC: every zone\'s day is over), 200000 events, 50 merchants in 7 zones\n  (imported from .stack/demo/merchants.csv with `merchants import`), 1 replica per stage.',
-    options: { day: { type: 'string' }, events: { type: 'string' }, merchants: { type: 'string' }, workers: { type: 'string' } },
+    help: 'stageline demo [--day D] [--events N] [--merchants M] [--workers N] [--web]\n  --web  at the end, serve the web page (`stageline web`) until Ctrl-C\n  Defaults: the day before yesterday (UTC: every zone\'s day is over), 200000 events, 50 merchants in 7 zones\n  (imported from .stack/demo/merchants.csv with `merchants import`), 1 replica per stage.',
+    options: { day: { type: 'string' }, events: { type: 'string' }, merchants: { type: 'string' }, workers: { type: 'string' }, web: { type: 'boolean' } },
     async run(ctx) {
       return runDemo(ctx);
     },
@@ -430,34 +432,32 @@ async function preflight(app: App, boundMs = 20_000): Promise<void> {
   ]);
 }
 
-async function runIngest(app: App, input: AsyncIterable<Buffer | string>, rejects: string, progress: boolean, source: string): Promise<IngestSummary> {
+async function runIngest(app: App, input: AsyncIterable<Buffer | string>, rejects: string, progress: { tty: boolean; totalBytes?: number } | undefined, source: string): Promise<IngestSummary> {
   await preflight(app);
-  let last = 0;
+  const counter = { bytes: 0 };
+  const reporter = progress ? progressReporter({ ...progress, counter, write: (s) => process.stderr.write(s) }) : undefined;
   // Each event's day is its merchant's local day: the registry as of now, with its version (a zone
   // change while this runs makes the batches it touches refuse to commit rather than count wrong).
   const zones = await app.ledger().registry.read();
   const calendarOf = merchantCalendars(zones.histories);
-  return ingest(input, rejects, {
-    hbase: app.hbase(),
-    ledger: app.ledger().ingest,
-    dayOf: (m, ts) => calendarOf(m).dayOf(ts),
-    zonesVersion: zones.version,
-    source,
-    rawTable: app.tables.raw,
-    buckets: app.topology.buckets,
-    now: Date.now,
-    onProgress: progress
-      ? (s) => {
-          if (Date.now() - last < 500) return;
-          last = Date.now();
-          process.stderr.write(`\ringest: ${s.read.toLocaleString('en-US')} lines, ${s.stored.toLocaleString('en-US')} stored, ${s.refused} refused, ${Math.round(s.read / Math.max(1, s.elapsed_ms / 1000)).toLocaleString('en-US')} lines/s   `);
-        }
-      : undefined as unknown as (s: IngestSummary) => void,
-  });
+  try {
+    return await ingest(reporter ? countingBytes(input, counter) : input, rejects, {
+      hbase: app.hbase(),
+      ledger: app.ledger().ingest,
+      dayOf: (m, ts) => calendarOf(m).dayOf(ts),
+      zonesVersion: zones.version,
+      source,
+      rawTable: app.tables.raw,
+      buckets: app.topology.buckets,
+      now: Date.now,
+      ...(reporter ? { onProgress: (s: IngestSummary) => reporter.update(s) } : {}),
+    });
+  } finally {
+    reporter?.done();
+  }
 }
 
 function printIngest(s: IngestSummary): void {
-  if (process.stderr.isTTY) process.stderr.write('\n');
   out(`read ${s.read} lines (${s.blank} blank) in ${fmtMs(s.elapsed_ms)}: stored ${s.stored} (${s.new_events} new events, ${s.duplicates} already stored or repeated), refused ${s.refused}`);
   if (s.refused > 0) out(`refused by reason: ${Object.entries(s.refused_by_reason).map(([k, v]) => `${k} ${v}`).join(', ')}; details in ${s.rejects_file}`);
   out(`merchant-days touched: ${s.merchant_days} (days: ${Object.entries(s.days).sort().map(([d, n]) => `${d} ${n}`).join(', ')})`);
@@ -513,7 +513,7 @@ async function runDemo(ctx: CommandContext): Promise<number> {
     }
     if (buf) yield buf;
   }
-  const summary = await withApp(ctx, (app) => runIngest(app, chunked(), rejects, process.stderr.isTTY === true, `demo seed ${day}`));
+  const summary = await withApp(ctx, (app) => runIngest(app, chunked(), rejects, { tty: process.stderr.isTTY === true }, `demo seed ${day}`));
   printIngest(summary);
   err(`\n== 3/4 nightly --day ${day} --with-workers ${workers}`);
   const code = await runNightly(ctx, { day, workers, rerun: true, quiet: false, allowSmallDay: true });
@@ -533,5 +533,13 @@ async function runDemo(ctx: CommandContext): Promise<number> {
   ingest refusals:                           ${rejects}
   sessions (intermediate rows):              HBase table ${ctx.cfg.hbase.namespace}:sessions
   ${bin} stack status | stack down`);
+  if (!ctx.flags.web) {
+    err(`  ${bin} web                                  the web page: http://${ctx.cfg.web.host}:${ctx.cfg.web.port}/days/${day}`);
+    return 0;
+  }
+  const web = await serveWeb(ctx);
+  err(`\nweb page: ${web.server.url}days/${day}  (Ctrl-C stops it)`);
+  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  await web.close();
   return 0;
 }
