@@ -93,6 +93,8 @@ export interface Config {
   metricsPort: number;
   /** issue 14: address the metrics server binds to @defaultValue 127.0.0.1 */
   metricsHost: string;
+  /** issue 16: `stageline web` @defaultValue 127.0.0.1:8080, no token */
+  web: { host: string; port: number; /** required when host is not a loopback address; never logged */ token: string };
   /** the stage graph and partition counts @defaultValue topology/topology.json */
   topologyFile: string;
   /** fault injection for the crash tests: the master sleeps this long after each such checkpoint */
@@ -169,6 +171,9 @@ export const SETTINGS = [
   { env: 'STAGELINE_LEASE_SEC', spec: { type: 'int', default: 30, min: 2, max: 3600 }, doc: 'the master\'s lease on a day; renewed every third of it, and a dead holder\'s lease lapses after it' },
   { env: 'STAGELINE_METRICS_PORT', flag: 'metrics-port', spec: { type: 'int', default: 0, min: 0, max: 65535 }, doc: 'Prometheus metrics on STAGELINE_METRICS_HOST:port (0: off; nightly gives its children port+1, +2, …)' },
   { env: 'STAGELINE_METRICS_HOST', spec: { type: 'string', default: '127.0.0.1' }, doc: 'address the Prometheus endpoint binds to (0.0.0.0: all interfaces)' },
+  { env: 'STAGELINE_WEB_PORT', flag: 'port', spec: { type: 'int', default: 8080, min: 0, max: 65535 }, doc: '`stageline web` listens on this port (0: any free port, printed at start)' },
+  { env: 'STAGELINE_WEB_HOST', flag: 'host', spec: { type: 'string', default: '127.0.0.1' }, doc: 'address `stageline web` binds to; any non-loopback address needs STAGELINE_WEB_TOKEN' },
+  { env: 'STAGELINE_WEB_TOKEN', spec: { type: 'string', default: '' }, doc: 'bearer token every request to `stageline web` must carry (`Authorization: Bearer …`); required off loopback; never logged' },
   { env: 'STAGELINE_TOPOLOGY', spec: { type: 'string' }, shownDefault: 'topology/topology.json', doc: 'stage graph, buckets and partition counts' },
   { env: 'STAGELINE_FAULT_PAUSE', spec: { type: 'string' }, doc: 'crash tests only: `<checkpoint>:<ms>` pauses the master after acquired, planned, published-part, published; split after a range\'s batches are out, before its seal (split-range); summarize in the middle of a merge (summarize-merge)' },
   { env: 'STAGELINE_FAULT_POISON', spec: { type: 'string' }, doc: 'dead-letter tests only: `<stage>:<text>` makes that stage refuse (not retry) every message whose chunk id contains the text' },
@@ -383,6 +388,7 @@ export function buildConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Readonly
     log: { level, pretty: format === 'pretty' || (format === 'auto' && process[logDestination].isTTY === true), destination: logDestination },
     metricsPort: r.int('STAGELINE_METRICS_PORT'),
     metricsHost: host('STAGELINE_METRICS_HOST', r.str('STAGELINE_METRICS_HOST')!),
+    web: { host: host('STAGELINE_WEB_HOST', r.str('STAGELINE_WEB_HOST')!), port: r.int('STAGELINE_WEB_PORT'), token: r.str('STAGELINE_WEB_TOKEN') ?? '' },
     topologyFile: resolve(r.str('STAGELINE_TOPOLOGY') ?? projectPath('topology', 'topology.json')),
   };
   const pause = r.str('STAGELINE_FAULT_PAUSE');
@@ -414,5 +420,6 @@ export function redactedConfig(cfg: Config): unknown {
     ...cfg,
     kafka: { ...cfg.kafka, ...(cfg.kafka.sasl ? { sasl: { ...cfg.kafka.sasl, password: '[redacted]' } } : {}), ...(cfg.kafka.ssl && cfg.kafka.ssl !== true ? { ssl: { ...cfg.kafka.ssl, key: '[redacted]' } } : {}) },
     mysql: { ...cfg.mysql, password: cfg.mysql.password ? '[redacted]' : '' },
+    web: { ...cfg.web, token: cfg.web.token ? '[redacted]' : '' },
   };
 }

@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'SCHEMA_UNKNOWN'
   | 'INPUT_INVALID'
   | 'NOT_FOUND'
+  /** the namespace's database is missing: a usage problem (exit 2), fixed by `stageline provision` */
+  | 'NOT_PROVISIONED'
   | 'CONFLICT'
   | 'INTERNAL';
 

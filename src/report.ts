@@ -3,7 +3,8 @@
  * row key), quarantined events and dead letters from MySQL.
  */
 import type { App } from './app.js';
-import { summaryRowKey } from './domain/rowkey.js';
+import { prefixEnd, productEpochPrefix, summaryRowKey } from './domain/rowkey.js';
+import type { ProductLine } from './export.js';
 import { utcDayFrame } from './domain/zones.js';
 import { canonicalJson } from '../stages/summarize/logic.js';
 import type { DailySummary } from './domain/types.js';
@@ -39,9 +40,32 @@ export async function readReport(app: App, day: string, merchant?: string): Prom
   return out;
 }
 
+/**
+ * The per-product rows (every product, not only the top 10) of the report's merchant-days, read
+ * from each one's shown epoch; in merchant order, then product id (the row key's order).
+ */
+export async function readProducts(app: App, rows: readonly ReportRow[]): Promise<ProductLine[]> {
+  const out: ProductLine[] = [];
+  for (const r of rows) {
+    const prefix = productEpochPrefix(r.summary.day, r.summary.merchant_id, r.epoch);
+    for await (const row of app.hbase().scan(app.tables.products, { startRow: prefix, stopRow: prefixEnd(prefix), caching: 1000 })) {
+      const value = row.cells.find((c) => c.qualifier.toString() === 'd')?.value;
+      if (!value) continue;
+      const p = JSON.parse(value.toString('utf8')) as Omit<ProductLine, 'day' | 'merchant_id' | 'epoch'>;
+      out.push({ day: r.summary.day, merchant_id: r.summary.merchant_id, epoch: r.epoch, product_id: p.product_id, views: p.views, add_to_carts: p.add_to_carts, units_sold: p.units_sold, revenue_cents: p.revenue_cents });
+    }
+  }
+  return out;
+}
+
 const n = (x: number) => x.toLocaleString('en-US');
 
-export function formatReportTable(rows: DailySummary[]): string {
+export function formatReportTable(rows: DailySummary[], withDay = false): string {
+  if (withDay) {
+    // A range: one table per day, so each day keeps its own total.
+    const days = [...new Set(rows.map((r) => r.day))];
+    return days.map((d) => `${d}\n${formatReportTable(rows.filter((r) => r.day === d))}`).join('\n\n');
+  }
   const head = ['merchant', 'zone', 'events', 'invalid', 'visitors', 'sessions', 'orders', 'revenue', 'conversion'];
   const body = rows.map((s) => [s.merchant_id.length > 24 ? `${s.merchant_id.slice(0, 21)}...` : s.merchant_id, s.time_zone, n(s.events), n(s.invalid_events), n(s.visitors), n(s.sessions), n(s.orders), (s.revenue_cents / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }), `${(s.conversion_rate * 100).toFixed(2)}%`]);
   const total = rows.reduce((a, s) => ({ events: a.events + s.events, invalid: a.invalid + s.invalid_events, visitors: a.visitors + s.visitors, sessions: a.sessions + s.sessions, orders: a.orders + s.orders, revenue: a.revenue + s.revenue_cents, conv: a.conv + s.converting_sessions }), { events: 0, invalid: 0, visitors: 0, sessions: 0, orders: 0, revenue: 0, conv: 0 });

@@ -89,6 +89,25 @@ export async function mysqlPing(cfg: MysqlConfig, timeoutMs = 2000): Promise<boo
   }
 }
 
+/**
+ * Whether the namespace's database exists and was migrated at least once (schema_migrations),
+ * asked of information_schema on a connection without a database: one round trip, nothing created.
+ */
+export async function databaseProvisioned(cfg: MysqlConfig, timeoutMs = 5000): Promise<{ database: boolean; migrated: boolean }> {
+  const conn = await mysql.createConnection({ ...baseOptions(cfg), connectTimeout: timeoutMs }).catch((e: unknown) => { throw wrapError(e); });
+  try {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      "SELECT (SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?) AS db, (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'schema_migrations') AS mig",
+      [cfg.database, cfg.database],
+    );
+    return { database: Number(rows[0]?.db ?? 0) > 0, migrated: Number(rows[0]?.mig ?? 0) > 0 };
+  } catch (e) {
+    throw wrapError(e);
+  } finally {
+    await conn.end().catch(() => undefined);
+  }
+}
+
 export async function ensureDatabase(cfg: MysqlConfig): Promise<void> {
   const conn = await mysql.createConnection({ ...baseOptions(cfg), connectTimeout: 5000 }).catch((e: unknown) => { throw wrapError(e); });
   try {

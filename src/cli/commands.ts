@@ -1,7 +1,7 @@
 /**
  * The subcommands. Each is a small function over the Config; the work lives in the modules they call.
  */
-import { createReadStream, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +31,10 @@ import { yesterdayUtc } from '../domain/day.js';
 import { statusCommand } from './status-command.js';
 import { backfillCommand, deadLettersCommand, purgeCommand } from './ops-commands.js';
 import { merchantsCommand } from './merchants-command.js';
-import { readReport, readRejects, formatReportTable } from '../report.js';
+import { webCommand, serveWeb } from './web-command.js';
+import { countingBytes, progressReporter } from './ingest-progress.js';
+import { readReport, readRejects, readProducts, formatReportTable, type ReportRow } from '../report.js';
+import { REPORT_FORMATS, daysBetween, formatProductsTable, productsCsv, rejectsCsv, reportCsv, type RejectLine, type ReportFormat } from '../export.js';
 import { STAGES, isStageName } from '../../stages/index.js';
 import { assertGroupIdle, describeReplay, planReplay, resetOffsets, startReplayEpoch } from '../replay.js';
 
@@ -50,6 +53,29 @@ function exitWithParent(onOrphaned: () => void): void {
     }
   }, 2000);
   timer.unref();
+}
+
+/** --format table|json|csv, with --json kept as the alias it always was. */
+function formatFlag(ctx: CommandContext): ReportFormat {
+  const f = str(ctx.flags, 'format');
+  if (f === undefined) return ctx.flags.json ? 'json' : 'table';
+  if (!(REPORT_FORMATS as readonly string[]).includes(f)) throw new StagelineError('INPUT_INVALID', `--format takes ${REPORT_FORMATS.join(', ')}, got "${f}"`);
+  if (ctx.flags.json && f !== 'json') throw new StagelineError('INPUT_INVALID', `--json and --format ${f} disagree`);
+  return f as ReportFormat;
+}
+
+/** --day D, or --from D1 --to D2 (inclusive, at most 366 days). */
+function dayRange(ctx: CommandContext): string[] {
+  const from = str(ctx.flags, 'from');
+  const to = str(ctx.flags, 'to');
+  if (from === undefined && to === undefined) return [dayFlag(ctx.flags, true)];
+  if (str(ctx.flags, 'day') !== undefined) throw new StagelineError('INPUT_INVALID', 'give --day or --from/--to, not both');
+  const a = dayFlag({ day: from }, true);
+  const b = dayFlag({ day: to ?? from }, true);
+  if (b < a) throw new StagelineError('INPUT_INVALID', `--to ${b} is before --from ${a}`);
+  const days = daysBetween(a, b);
+  if (days.length > 366) throw new StagelineError('INPUT_INVALID', `--from ${a} --to ${b} is ${days.length} days; at most 366 at once`);
+  return days;
 }
 
 const fmtMs = (ms: number) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
@@ -157,21 +183,24 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   ingest: {
+    needsNamespace: true,
     summary: 'store NDJSON events (file or -) in HBase; refused lines go to a rejects file',
-    help: 'stageline ingest <file|-> [--rejects PATH] [--json]\n  Default rejects file: <file>.rejects.ndjson, or ./ingest-rejects-<time>.ndjson for stdin.\n  Exit 0 when the input was processed (refusals included); 1 when a server is unreachable.',
-    options: { rejects: { type: 'string' }, json: { type: 'boolean' } },
+    help: 'stageline ingest <file|-> [--rejects PATH] [--json] [--quiet]\n  Default rejects file: <file>.rejects.ndjson, or ./ingest-rejects-<time>.ndjson for stdin.\n  Progress on stderr: lines, bytes, rate and ETA (a redrawn bar on a terminal, a plain line every 5 s otherwise); --quiet: none.\n  Exit 0 when the input was processed (refusals included); 1 when a server is unreachable.',
+    options: { rejects: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } },
     async run(ctx) {
       const src = ctx.args[0];
       if (!src) throw new StagelineError('INPUT_INVALID', 'usage: stageline ingest <file|->');
       const rejects = str(ctx.flags, 'rejects') ?? (src === '-' ? resolve(`ingest-rejects-${new Date().toISOString().replace(/[:.]/g, '-')}.ndjson`) : `${src}.rejects.ndjson`);
       const input = src === '-' ? process.stdin : createReadStream(src);
-      const summary = await withApp(ctx, (app) => runIngest(app, input, rejects, !ctx.flags.json && process.stderr.isTTY === true, src === '-' ? 'stdin' : resolve(src)));
+      const progress = ctx.flags.quiet ? undefined : { tty: process.stderr.isTTY === true, ...(src === '-' ? {} : { totalBytes: statSync(src).size }) };
+      const summary = await withApp(ctx, (app) => runIngest(app, input, rejects, progress, src === '-' ? 'stdin' : resolve(src)));
       if (ctx.flags.json) out(JSON.stringify(summary));
       else printIngest(summary);
       return 0;
     },
   },
   nightly: {
+    needsNamespace: true,
     summary: 'the nightly trigger: run (or resume) the master for a day, optionally with workers',
     help: [
       'stageline nightly [--day D] [--with-workers N] [--rerun] [--allow-small-day] [--as-of D] [--wait] [--json] [--quiet]',
@@ -202,6 +231,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   master: {
+    needsNamespace: true,
     summary: '(internal) one master process for a day; `nightly` runs and supervises it',
     help: 'stageline master --day D [--rerun | --late] [--trigger nightly|backfill|replay] [--allow-small-day]\n  Exit 0 complete, 3 failed (stuck or a split conflict), 4 another master holds the day, 5 the day looks wrong.',
     options: { day: { type: 'string' }, rerun: { type: 'boolean' }, late: { type: 'boolean' }, trigger: { type: 'string' }, 'allow-small-day': { type: 'boolean' }, 'exit-with-parent': { type: 'boolean' } },
@@ -248,6 +278,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   stage: {
+    needsNamespace: true,
     summary: 'run one replica of a stage: split | transform | summarize',
     help: `stageline stage <${STAGES.join('|')}>\n  A consumer-group member on the stage's input topic. Start more to scale. SIGTERM drains.`,
     options: { 'exit-with-parent': { type: 'boolean' } },
@@ -262,6 +293,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   replay: {
+    needsNamespace: true,
     summary: 'reprocess a day from a stage on, by resetting offsets to the day\'s recorded first offsets',
     help: `stageline replay --day D [--from-stage ${STAGES.join('|')}] [--dry-run] [--with-workers N]
   Starts a new epoch of the day from that stage on and resets the stage's consumer group to the
@@ -293,42 +325,70 @@ export const COMMANDS: Record<string, Command> = {
   'dead-letters': deadLettersCommand,
   merchants: merchantsCommand,
   purge: purgeCommand,
+  web: webCommand,
   report: {
-    summary: 'the daily summaries of a day: a table, or --json lines',
-    help: 'stageline report --day D [--merchant M] [--json]\n  --json  one JSON object per merchant-day per line, sorted by merchant_id',
-    options: { day: { type: 'string' }, merchant: { type: 'string' }, json: { type: 'boolean' } },
+    needsNamespace: true,
+    summary: 'the daily summaries of a day or a range: a table, JSON lines or CSV; --products for per-product rows',
+    help: [
+      'stageline report (--day D | --from D1 --to D2) [--merchant M] [--format table|json|csv] [--products]',
+      '  --format json  one JSON object per merchant-day per line, sorted by day then merchant_id (--json is the same)',
+      '  --format csv   RFC 4180 with a header row; hourly arrays are one field each, `;`-separated; text starting',
+      '                 with = + - @ is prefixed with \' so a spreadsheet does not run it as a formula',
+      '  --products     the per-product rows (every product of each merchant-day) instead of the summaries',
+    ].join('\n'),
+    options: { day: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, merchant: { type: 'string' }, json: { type: 'boolean' }, format: { type: 'string' }, products: { type: 'boolean' } },
     async run(ctx) {
-      const day = dayFlag(ctx.flags, true);
+      const days = dayRange(ctx);
+      const format = formatFlag(ctx);
       const merchant = str(ctx.flags, 'merchant');
       return withApp(ctx, async (app) => {
-        const rows = await readReport(app, day, merchant);
-        if (ctx.flags.json) for (const r of rows) out(r.json);
-        else out(formatReportTable(rows.map((r) => r.summary)));
-        if (rows.length === 0) err(`no summaries for ${day}${merchant ? ` and merchant ${merchant}` : ''}`);
+        const rows: ReportRow[] = [];
+        for (const d of days) rows.push(...(await readReport(app, d, merchant)));
+        const what = `${days.length === 1 ? days[0] : `${days[0]} to ${days.at(-1)}`}${merchant ? ` and merchant ${merchant}` : ''}`;
+        if (ctx.flags.products) {
+          const products = await readProducts(app, rows);
+          if (format === 'json') for (const p of products) out(JSON.stringify(p));
+          else if (format === 'csv') process.stdout.write(productsCsv(products));
+          else out(formatProductsTable(products));
+          if (products.length === 0) err(`no product rows for ${what}`);
+          return 0;
+        }
+        if (format === 'json') for (const r of rows) out(r.json);
+        else if (format === 'csv') process.stdout.write(reportCsv(rows));
+        else out(formatReportTable(rows.map((r) => r.summary), days.length > 1));
+        if (rows.length === 0) err(`no summaries for ${what}`);
         return 0;
       });
     },
   },
   rejects: {
+    needsNamespace: true,
     summary: 'what a day refused: lines ingest refused, and stored events that failed a rule, with reasons',
     help: [
-      'stageline rejects --day D [--merchant M] [--limit N] [--json]',
+      'stageline rejects --day D [--merchant M] [--limit N] [--format table|json|csv]',
       '  Ingest refusals of the day (the line as received, its first 4 KiB, where it came from) and the',
-      '  stored-but-invalid events the night quarantined. --json: one object per line, `kind` "refused" or "invalid".',
+      '  stored-but-invalid events the night quarantined. json (or --json): one object per line, `kind` "refused" or "invalid".',
+      '  csv: one row per refusal or invalid event (kind, day, merchant_id, visitor_id, event_id, source, line_no, reason, detail, raw).',
       '  A refusal is listed under its event\'s day when its merchant and ts could be read, else under the day it was refused.',
     ].join('\n'),
-    options: { day: { type: 'string' }, merchant: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    options: { day: { type: 'string' }, merchant: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, format: { type: 'string' } },
     async run(ctx) {
       const day = dayFlag(ctx.flags, true);
       const merchant = str(ctx.flags, 'merchant');
+      const format = formatFlag(ctx);
       return withApp(ctx, async (app) => {
         const limit = intFlag(ctx.flags, 'limit', 100, 1);
         const r = await readRejects(app, day, merchant, limit);
         const refused = await app.ledger().ingest.rejects(day, limit);
         const refusedRows = refused.rows.filter((x) => merchant === undefined || x.merchant_id === merchant);
-        if (ctx.flags.json) {
+        if (format === 'json') {
           for (const x of refusedRows) out(JSON.stringify({ kind: 'refused', ...x }));
           for (const q of r.rows) out(JSON.stringify({ kind: 'invalid', ...q }));
+        } else if (format === 'csv') {
+          process.stdout.write(rejectsCsv([
+            ...refusedRows.map((x): RejectLine => ({ kind: 'refused', day: x.day, merchant_id: x.merchant_id, source: x.source, line_no: x.line_no, reason: x.reason, detail: x.detail, raw: x.head })),
+            ...r.rows.map((q): RejectLine => ({ kind: 'invalid', day, merchant_id: q.merchant_id, visitor_id: q.visitor_id, event_id: q.event_id, reason: q.reason, detail: q.detail, raw: q.raw })),
+          ]));
         } else {
           out(`${refused.total} lines refused at ingest, listed under ${day}; by reason: ${Object.entries(refused.byReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
           for (const x of refusedRows) out(`${x.source}:${x.line_no}\t${x.merchant_id ?? '-'}\t${x.reason}: ${x.detail}\t${x.head.slice(0, 200)}`);
@@ -342,8 +402,8 @@ export const COMMANDS: Record<string, Command> = {
   },
   demo: {
     summary: 'the whole night on this machine: stack up → seed → ingest → nightly → report',
-    help: 'stageline demo [--day D] [--events N] [--merchants M] [--workers N]\n  Defaults: the day before yesterday (UTC: every zone\'s day is over), 200000 events, 50 merchants in 7 zones\n  (imported from .stack/demo/merchants.csv with `merchants import`), 1 replica per stage.',
-    options: { day: { type: 'string' }, events: { type: 'string' }, merchants: { type: 'string' }, workers: { type: 'string' } },
+    help: 'stageline demo [--day D] [--events N] [--merchants M] [--workers N] [--web]\n  --web  at the end, serve the web page (`stageline web`) until Ctrl-C\n  Defaults: the day before yesterday (UTC: every zone\'s day is over), 200000 events, 50 merchants in 7 zones\n  (imported from .stack/demo/merchants.csv with `merchants import`), 1 replica per stage.',
+    options: { day: { type: 'string' }, events: { type: 'string' }, merchants: { type: 'string' }, workers: { type: 'string' }, web: { type: 'boolean' } },
     async run(ctx) {
       return runDemo(ctx);
     },
@@ -372,34 +432,32 @@ async function preflight(app: App, boundMs = 20_000): Promise<void> {
   ]);
 }
 
-async function runIngest(app: App, input: AsyncIterable<Buffer | string>, rejects: string, progress: boolean, source: string): Promise<IngestSummary> {
+async function runIngest(app: App, input: AsyncIterable<Buffer | string>, rejects: string, progress: { tty: boolean; totalBytes?: number } | undefined, source: string): Promise<IngestSummary> {
   await preflight(app);
-  let last = 0;
+  const counter = { bytes: 0 };
+  const reporter = progress ? progressReporter({ ...progress, counter, write: (s) => process.stderr.write(s) }) : undefined;
   // Each event's day is its merchant's local day: the registry as of now, with its version (a zone
   // change while this runs makes the batches it touches refuse to commit rather than count wrong).
   const zones = await app.ledger().registry.read();
   const calendarOf = merchantCalendars(zones.histories);
-  return ingest(input, rejects, {
-    hbase: app.hbase(),
-    ledger: app.ledger().ingest,
-    dayOf: (m, ts) => calendarOf(m).dayOf(ts),
-    zonesVersion: zones.version,
-    source,
-    rawTable: app.tables.raw,
-    buckets: app.topology.buckets,
-    now: Date.now,
-    onProgress: progress
-      ? (s) => {
-          if (Date.now() - last < 500) return;
-          last = Date.now();
-          process.stderr.write(`\ringest: ${s.read.toLocaleString('en-US')} lines, ${s.stored.toLocaleString('en-US')} stored, ${s.refused} refused, ${Math.round(s.read / Math.max(1, s.elapsed_ms / 1000)).toLocaleString('en-US')} lines/s   `);
-        }
-      : undefined as unknown as (s: IngestSummary) => void,
-  });
+  try {
+    return await ingest(reporter ? countingBytes(input, counter) : input, rejects, {
+      hbase: app.hbase(),
+      ledger: app.ledger().ingest,
+      dayOf: (m, ts) => calendarOf(m).dayOf(ts),
+      zonesVersion: zones.version,
+      source,
+      rawTable: app.tables.raw,
+      buckets: app.topology.buckets,
+      now: Date.now,
+      ...(reporter ? { onProgress: (s: IngestSummary) => reporter.update(s) } : {}),
+    });
+  } finally {
+    reporter?.done();
+  }
 }
 
 function printIngest(s: IngestSummary): void {
-  if (process.stderr.isTTY) process.stderr.write('\n');
   out(`read ${s.read} lines (${s.blank} blank) in ${fmtMs(s.elapsed_ms)}: stored ${s.stored} (${s.new_events} new events, ${s.duplicates} already stored or repeated), refused ${s.refused}`);
   if (s.refused > 0) out(`refused by reason: ${Object.entries(s.refused_by_reason).map(([k, v]) => `${k} ${v}`).join(', ')}; details in ${s.rejects_file}`);
   out(`merchant-days touched: ${s.merchant_days} (days: ${Object.entries(s.days).sort().map(([d, n]) => `${d} ${n}`).join(', ')})`);
@@ -455,7 +513,7 @@ async function runDemo(ctx: CommandContext): Promise<number> {
     }
     if (buf) yield buf;
   }
-  const summary = await withApp(ctx, (app) => runIngest(app, chunked(), rejects, process.stderr.isTTY === true, `demo seed ${day}`));
+  const summary = await withApp(ctx, (app) => runIngest(app, chunked(), rejects, { tty: process.stderr.isTTY === true }, `demo seed ${day}`));
   printIngest(summary);
   err(`\n== 3/4 nightly --day ${day} --with-workers ${workers}`);
   const code = await runNightly(ctx, { day, workers, rerun: true, quiet: false, allowSmallDay: true });
@@ -475,5 +533,13 @@ async function runDemo(ctx: CommandContext): Promise<number> {
   ingest refusals:                           ${rejects}
   sessions (intermediate rows):              HBase table ${ctx.cfg.hbase.namespace}:sessions
   ${bin} stack status | stack down`);
+  if (!ctx.flags.web) {
+    err(`  ${bin} web                                  the web page: http://${ctx.cfg.web.host}:${ctx.cfg.web.port}/days/${day}`);
+    return 0;
+  }
+  const web = await serveWeb(ctx);
+  err(`\nweb page: ${web.server.url}days/${day}  (Ctrl-C stops it)`);
+  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  await web.close();
   return 0;
 }

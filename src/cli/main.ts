@@ -9,6 +9,7 @@ import { StagelineError, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { COMMANDS } from './commands.js';
 import type { CommandContext } from './types.js';
+import { assertProvisioned } from '../namespace-check.js';
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -45,9 +46,10 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger(cfg.log);
   const ctx: CommandContext = { cfg, log, flags: parsed.values, args: parsed.positionals, argv };
   try {
+    if (cmd.needsNamespace && !parsed.values.help) await assertProvisioned(cfg);
     return await cmd.run(ctx);
   } catch (err) {
-    if (err instanceof StagelineError && err.code === 'INPUT_INVALID') {
+    if (err instanceof StagelineError && (err.code === 'INPUT_INVALID' || err.code === 'NOT_PROVISIONED')) {
       process.stderr.write(`stageline ${name}: ${err.message}\n`);
       return 2;
     }

@@ -39,6 +39,7 @@ function currentZone(history: ZoneHistory, nowMs: number): { zone: string; fromD
 }
 
 export const merchantsCommand: Command = {
+  needsNamespace: true,
   summary: 'the merchant registry: import FILE | set M --tz ZONE [--from-day D] | list [--json]',
   help: [
     'stageline merchants import FILE          CSV with the header merchant_id,time_zone (IANA zone names).',

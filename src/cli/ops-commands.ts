@@ -17,6 +17,7 @@ const err = (s: string) => process.stderr.write(s + '\n');
 const REPROCESS: readonly Reprocess[] = ['missing', 'failed', 'late', 'all'];
 
 export const backfillCommand: Command = {
+  needsNamespace: true,
   summary: 'run many days: those never run, failed or with late data (a few at a time), resumable',
   help: [
     'stageline backfill --from D1 --to D2 [--concurrency N] [--reprocess missing,failed,late|all] [--with-workers N] [--dry-run] [--json]',
@@ -64,6 +65,7 @@ function describeDeadLetter(d: DeadLetterRow): string {
 }
 
 export const deadLettersCommand: Command = {
+  needsNamespace: true,
   summary: 'list | show ID | redrive: messages a stage could not handle',
   help: [
     'stageline dead-letters list [--day D] [--stage S] [--json]',
@@ -144,6 +146,7 @@ export const deadLettersCommand: Command = {
 const addDays = (day: string, n: number): string => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
 
 export const purgeCommand: Command = {
+  needsNamespace: true,
   summary: 'remove run bookkeeping of old days (bounded batches); --dry-run counts',
   help: [
     'stageline purge --older-than Nd [--dry-run] [--batch N]',

@@ -19,6 +19,7 @@ async function snapshot(app: App, day: string, chunks: boolean): Promise<{ statu
 }
 
 export const statusCommand: Command = {
+  needsNamespace: true,
   summary: 'progress of a run per stage: lag, throughput, dead letters, stuck work, ETA, bottleneck',
   help: [
     'stageline status [--day D] [--watch] [--json] [--chunks]',

@@ -15,5 +15,7 @@ export interface Command {
   summary: string;
   help: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  /** checked once before run: the namespace must be provisioned (exit 2 with what to do otherwise) */
+  needsNamespace?: boolean;
   run(ctx: CommandContext): Promise<number>;
 }

@@ -319,7 +319,8 @@ export interface ChunkReport {
   publish_count: number;
   published_at: string | null;
   split_done_at: string | null;
-  stages: Record<string, ChunkStageWork>;
+  /** per stage: the sums, and the first and last instant a replica worked on the chunk (the timeline) */
+  stages: Record<string, StageWork>;
 }
 
 export interface ProgressPort {

@@ -335,7 +335,10 @@ export function ledgerConformance(name: string, make: () => Promise<LedgerHarnes
         expect(p!.dropped).toEqual({ transform: 2 });
         const reports = await ledger().progress.chunkReports(day, 1);
         expect(reports.map((r) => r.chunk_id)).toEqual(chunks.map((x) => x.chunk_id));
-        expect(reports[0]!.stages.split).toEqual({ messages: 3, events: 150, replicas: 2, queued_ms: 20, handle_ms: 40, write_ms: 10 });
+        expect(reports[0]!.stages.split).toEqual({ messages: 3, events: 150, replicas: 2, queued_ms: 20, handle_ms: 40, write_ms: 10, first_at: t.firstAt, last_at: t.lastAt });
+        // The timeline spans every replica's work on the chunk: the earliest start, the latest end.
+        await ledger().work.write('split', 'r3', [{ ...t, messages: 0, events: 0, queuedMs: 0, handleMs: 0, writeMs: 0, firstAt: t.firstAt - 1000, lastAt: t.lastAt + 3000 }]);
+        expect((await ledger().progress.chunkReports(day, 1))[0]!.stages.split).toMatchObject({ replicas: 3, first_at: t.firstAt - 1000, last_at: t.lastAt + 3000 });
         expect(reports[1]!.stages.transform).toMatchObject({ messages: 2 });
       });
 

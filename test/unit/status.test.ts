@@ -78,7 +78,7 @@ describe('status', () => {
   });
 
   it('renders per-chunk work reports', () => {
-    const text = renderChunks([{ chunk_id: '2026-11-27.e2.c0001', seq: 1, est_rows: 1000, publish_count: 1, published_at: null, split_done_at: null, stages: { split: { messages: 1, events: 1000, replicas: 1, queued_ms: 120, handle_ms: 900, write_ms: 600 }, transform: { messages: 5, events: 990, replicas: 2, queued_ms: 3000, handle_ms: 2500, write_ms: 2000 } } }]);
+    const text = renderChunks([{ chunk_id: '2026-11-27.e2.c0001', seq: 1, est_rows: 1000, publish_count: 1, published_at: null, split_done_at: null, stages: { split: { messages: 1, events: 1000, replicas: 1, queued_ms: 120, handle_ms: 900, write_ms: 600, first_at: 0, last_at: 1000 }, transform: { messages: 5, events: 990, replicas: 2, queued_ms: 3000, handle_ms: 2500, write_ms: 2000, first_at: 500, last_at: 4000 } } }]);
     expect(text).toContain('2026-11-27.e2.c0001');
     expect(text).toContain('1 0.1s/0.9s/0.6s');
     expect(text).toContain('5 3.0s/2.5s/2.0s (2 replicas)');

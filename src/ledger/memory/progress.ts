@@ -76,7 +76,9 @@ export function memoryProgress(s: MemoryState): Ledger['progress'] {
         const replicas = new Map<string, Set<string>>();
         for (const w of work.values()) {
           if (w.day !== day || w.epoch !== epoch || w.chunk_id !== c.chunk_id) continue;
-          const s = (stages[w.stage] ??= { messages: 0, events: 0, replicas: 0, queued_ms: 0, handle_ms: 0, write_ms: 0 });
+          const s = (stages[w.stage] ??= { messages: 0, events: 0, replicas: 0, queued_ms: 0, handle_ms: 0, write_ms: 0, first_at: w.t.firstAt, last_at: w.t.lastAt });
+          s.first_at = Math.min(s.first_at, w.t.firstAt);
+          s.last_at = Math.max(s.last_at, w.t.lastAt);
           s.messages += w.t.messages;
           s.events += w.t.events;
           s.queued_ms += w.t.queuedMs;

@@ -53,12 +53,13 @@ async function read(db: Db, day: string, stuckAfterSec: number): Promise<RunProg
 async function chunkReports(db: Db, day: string, epoch: number): Promise<ChunkReport[]> {
   const chunks = await db.query<Record<string, unknown>>(`SELECT chunk_id, seq, est_rows, publish_count, ${tsCol('published_at')}, ${tsCol('split_done_at')} FROM run_chunks WHERE day = ? AND epoch = ? ORDER BY seq`, [day, epoch]);
   const work = await db.query<Record<string, unknown>>(
-    'SELECT chunk_id, stage, SUM(messages) AS messages, SUM(events) AS events, COUNT(DISTINCT replica) AS replicas, SUM(queued_ms) AS queued_ms, SUM(handle_ms) AS handle_ms, SUM(write_ms) AS write_ms FROM chunk_work WHERE day = ? AND epoch = ? GROUP BY chunk_id, stage',
+    `SELECT chunk_id, stage, SUM(messages) AS messages, SUM(events) AS events, COUNT(DISTINCT replica) AS replicas, SUM(queued_ms) AS queued_ms, SUM(handle_ms) AS handle_ms, SUM(write_ms) AS write_ms,
+            ${tsCol('MIN(first_at)', 'first_at')}, ${tsCol('MAX(last_at)', 'last_at')} FROM chunk_work WHERE day = ? AND epoch = ? GROUP BY chunk_id, stage`,
     [day, epoch]);
   const byChunk = new Map<string, ChunkReport['stages']>();
   for (const w of work) {
     const m = byChunk.get(String(w.chunk_id)) ?? {};
-    m[String(w.stage)] = { messages: num(w.messages), events: num(w.events), replicas: num(w.replicas), queued_ms: num(w.queued_ms), handle_ms: num(w.handle_ms), write_ms: num(w.write_ms) };
+    m[String(w.stage)] = { messages: num(w.messages), events: num(w.events), replicas: num(w.replicas), queued_ms: num(w.queued_ms), handle_ms: num(w.handle_ms), write_ms: num(w.write_ms), first_at: msOrNull(w.first_at) ?? 0, last_at: msOrNull(w.last_at) ?? 0 };
     byChunk.set(String(w.chunk_id), m);
   }
   return chunks.map((c) => ({
