@@ -21,6 +21,7 @@ import { runNightly, type PipelineResult } from './pipeline.js';
 import { runMicro, type MicroResult } from './micro.js';
 import { runOverload, type OverloadResult } from './overload.js';
 import { diffSummaries } from './compare.js';
+import type { PeerStats } from './peer.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -33,6 +34,8 @@ const { values: o } = parseArgs({
     'overload-factor': { type: 'string', default: '10' },
     'overload-base': { type: 'string' },
     'micro-events': { type: 'string', default: '200000' },
+    'peer-threads': { type: 'string', default: '2' },
+    'skip-peer': { type: 'boolean', default: false },
     reuse: { type: 'string' },
     keep: { type: 'boolean', default: false },
   },
@@ -50,6 +53,7 @@ const day = o.day!;
 const factor = int('overload-factor', o['overload-factor']);
 const overloadBase = o['overload-base'] ? int('overload-base', o['overload-base']) : Math.ceil(events / factor);
 const microEvents = int('micro-events', o['micro-events']);
+const peerThreads = int('peer-threads', o['peer-threads']);
 
 interface IngestResult {
   lines: number;
@@ -133,6 +137,25 @@ async function direct(b: BenchNamespace, out: string): Promise<DirectResult> {
   return { ...stats, machineBusy: round(watcher.machineBusy(t0, Date.now()), 2), peakRssMb: round(me?.peakRssMb ?? 0, 0), processCpuMs: Math.round(me?.cpuMs ?? 0), hbaseCpuSec: round((procs.find((p) => p.label === 'hbase')?.windowCpuMs ?? 0) / 1000, 1) };
 }
 
+interface PeerResult extends PeerStats {
+  peakRssMb: number;
+  /** CPU of the peer process from /proc (DuckDB's threads included) */
+  processCpuMs: number;
+  machineBusy: number;
+}
+
+/** The DuckDB peer (bench/peer.ts) in its own process over the same NDJSON file ingest read. */
+async function peer(file: string, out: string): Promise<PeerResult> {
+  const watcher = new ProcWatcher((argv) => (argv.some((a) => a.endsWith('peer.js')) ? 'peer' : undefined), 100).start();
+  const t0 = Date.now();
+  const res = await runNode([projectPath('dist', 'bench', 'peer.js'), '--file', file, '--day', day, '--threads', String(peerThreads), '--out', out], { env: childEnv({ STAGELINE_LOG_LEVEL: 'warn' }) });
+  watcher.stop();
+  if (res.code !== 0) throw new Error(`peer exited ${res.code}: ${res.stderr.slice(-2000)}`);
+  const stats = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as PeerStats;
+  const me = [...watcher.tracked.values()].map((t) => summarize(t, t0, Date.now())).find((p) => p.label === 'peer');
+  return { ...stats, peakRssMb: round(me?.peakRssMb ?? 0, 0), processCpuMs: Math.round(me?.cpuMs ?? stats.cpuMs), machineBusy: round(watcher.machineBusy(t0, Date.now()), 2) };
+}
+
 async function compareWithReport(b: BenchNamespace, directFile: string): Promise<{ match: boolean; diffs: string[]; merchantDays: number }> {
   const report = (await readReport(b.app, day)).map((r) => JSON.parse(r.json) as Record<string, unknown>);
   const dir = readFileSync(directFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -169,6 +192,7 @@ function printAll(r: Results): string {
   if (p1 && r.direct) ratios.push(['R1 pipeline(w1) ÷ direct', round(p1.eventsPerSec / r.direct.eventsPerSec, 2), `${Math.round(p1.eventsPerSec)} ÷ ${Math.round(r.direct.eventsPerSec)} events/s (goal ≥ 0.5); excl. worker join lag ${round(p1.eventsPerSecExclJoin / r.direct.eventsPerSec, 2)}`]);
   if (p1 && p2) ratios.push(['R3 2 replicas ÷ 1 replica', round(p2.eventsPerSec / p1.eventsPerSec, 2), `${Math.round(p2.eventsPerSec)} ÷ ${Math.round(p1.eventsPerSec)} events/s (goal ≥ 1.3); excl. join lag ${round(p2.eventsPerSecExclJoin / p1.eventsPerSecExclJoin, 2)}`]);
   if (r.overload) ratios.push(['R4 goodput 10× ÷ nominal', r.overload.r4, `${Math.round(r.overload.overload.eventsPerSec)} ÷ ${Math.round(r.overload.nominal.eventsPerSec)} events/s, ${r.overload.factor} days × ${r.overload.baseEvents.toLocaleString('en-US')} vs 1 day (goal ≥ 0.9)`]);
+  if (r.peerCorrectness) ratios.push(['peer (DuckDB) vs report --json', r.peerCorrectness.match ? 'MATCH' : 'MISMATCH', `${r.peerCorrectness.merchantDays} merchant-days${r.peerCorrectness.diffs.length ? `; first diffs: ${r.peerCorrectness.diffs.slice(0, 3).join(' | ')}` : ''}`]);
   if (r.correctness) ratios.push(['direct vs report --json', r.correctness.match ? 'MATCH' : 'MISMATCH', `${r.correctness.merchantDays} merchant-days${r.correctness.diffs.length ? `; first diffs: ${r.correctness.diffs.slice(0, 3).join(' | ')}` : ''}`]);
   lines.push(table(['ratio', 'value', 'detail'], ratios));
   lines.push('');
@@ -176,6 +200,7 @@ function printAll(r: Results): string {
   if (r.ingest) th.push(['ingest (child process)', r.ingest.eventsPerSec, `lines/s wall incl. start-up (${r.ingest.eventsPerSecInternal}/s inside); peak RSS ${r.ingest.peakRssMb} MB; ${r.ingest.lines.toLocaleString('en-US')} lines in ${round(r.ingest.wallMs / 1000, 1)} s`]);
   if (r.scan) th.push(['HBase scan, raw day', r.scan.rowsPerSec, `rows/s, ${r.scan.rows.toLocaleString('en-US')} rows, sequential per merchant, caching 1000`]);
   if (r.micro) th.push(['HBase putMany, sessions', r.micro.putRowsPerSec, `rows/s one big putMany (4 Multi in flight); ${r.micro.putRowsPerSecSequentialBatches}/s as transform does (one awaited putMany per batch)`]);
+  if (r.peer) th.push([`peer DuckDB (${r.peer.threads} threads)`, r.peer.eventsPerSec, `events/s; ${r.peer.events.toLocaleString('en-US')} events of ${r.peer.lines.toLocaleString('en-US')} lines in ${round(r.peer.wallMs / 1000, 1)} s (SQL ${round(r.peer.queryMs / 1000, 1)} s: ${Object.entries(r.peer.stepsMs).map(([k, v]) => `${k} ${v}`).join(', ')} ms); CPU ${round(r.peer.processCpuMs / 1000, 1)} s = ${round((r.peer.processCpuMs * 1000) / Math.max(1, r.peer.events), 1)} µs/event; peak RSS ${r.peer.peakRssMb} MB; machine busy ${Math.round(r.peer.machineBusy * 100)}%`]);
   if (r.direct) th.push(['direct (1 process)', Math.round(r.direct.eventsPerSec), `events/s; ${round(r.direct.wallMs / 1000, 1)} s, compute ${round(r.direct.computeMs / 1000, 1)} s, CPU ${round(r.direct.cpuMs / 1000, 1)} s, HBase server CPU ${r.direct.hbaseCpuSec} s, peak RSS ${r.direct.peakRssMb} MB, machine busy ${Math.round(r.direct.machineBusy * 100)}%`]);
   for (const p of [p1, p2]) if (p) th.push([`pipeline w${p.workers}`, Math.round(p.eventsPerSec), `events/s; window ${round(p.windowMs / 1000, 1)} s (join lag ${round(p.joinLagMs / 1000, 1)} s), nightly wall ${round(p.wallMs / 1000, 1)} s, machine busy ${Math.round(p.machineBusy * 100)}%, servers CPU s ${JSON.stringify(p.servers)}`]);
   lines.push(table(['throughput', 'value', 'detail'], th));
@@ -221,10 +246,12 @@ interface Results {
   ingest?: IngestResult;
   scan?: { rows: number; ms: number; rowsPerSec: number };
   direct?: DirectResult;
+  peer?: PeerResult;
   pipeline1?: PipelineResult;
   pipeline2?: PipelineResult;
   correctness?: { match: boolean; diffs: string[]; merchantDays: number };
   correctness2?: { match: boolean; diffs: string[]; merchantDays: number };
+  peerCorrectness?: { match: boolean; diffs: string[]; merchantDays: number };
   micro?: MicroResult;
   overload?: OverloadResult;
   totalMs?: number;
@@ -247,15 +274,21 @@ async function main(): Promise<number> {
   say(`namespace ${b.ns}; scratch files in ${work}`);
   let code = 0;
   try {
+    // The file is generated on --reuse too (same options, same bytes): the peer reads it.
+    const file = join(work, 'events.ndjson');
+    say(`generating ${events.toLocaleString('en-US')} events over ${merchants} merchants for ${day}`);
+    const g = await generate(file);
     if (!o.reuse) {
-      const file = join(work, 'events.ndjson');
-      say(`generating ${events.toLocaleString('en-US')} events over ${merchants} merchants for ${day}`);
-      const g = await generate(file);
       say('ingest');
       r.ingest = await ingest(b.ns, file, g);
       say(`ingest: ${r.ingest.eventsPerSec} lines/s, peak RSS ${r.ingest.peakRssMb} MB`);
-      rmSync(file, { force: true });
     }
+    const peerFile = join(work, 'peer.ndjson');
+    if (!o['skip-peer']) {
+      r.peer = await peer(file, peerFile);
+      say(`peer (DuckDB, ${peerThreads} threads): ${r.peer.eventsPerSec} events/s, ${round(r.peer.wallMs / 1000, 1)} s`);
+    }
+    rmSync(file, { force: true });
     r.scan = await scanDay(b);
     say(`scan: ${r.scan.rowsPerSec} rows/s`);
     const directFile = join(work, 'direct.ndjson');
@@ -265,6 +298,10 @@ async function main(): Promise<number> {
     say(`pipeline w1: ${Math.round(r.pipeline1.eventsPerSec)} events/s`);
     r.correctness = await compareWithReport(b, directFile);
     say(`direct vs report: ${r.correctness.match ? 'MATCH' : `MISMATCH ${r.correctness.diffs.slice(0, 3).join(' | ')}`}`);
+    if (r.peer) {
+      r.peerCorrectness = await compareWithReport(b, peerFile);
+      say(`peer vs report: ${r.peerCorrectness.match ? 'MATCH' : `MISMATCH ${r.peerCorrectness.diffs.slice(0, 3).join(' | ')}`}`);
+    }
     r.pipeline2 = await runNightly(b.app, b.ns, day, 2, true);
     say(`pipeline w2: ${Math.round(r.pipeline2.eventsPerSec)} events/s`);
     r.correctness2 = await compareWithReport(b, directFile);
