@@ -57,7 +57,8 @@ const merchants = int('merchants', o.merchants);
 const seed = int('seed', o.seed, 0);
 const day = o.day!;
 const factor = int('overload-factor', o['overload-factor']);
-const overloadBase = o['overload-base'] ? int('overload-base', o['overload-base']) : Math.ceil(events / factor);
+// R4 ingests 2F days of B lines: as many lines as the bench day by default.
+const overloadBase = o['overload-base'] ? int('overload-base', o['overload-base']) : Math.ceil(events / (2 * factor));
 const microEvents = int('micro-events', o['micro-events']);
 const peerThreads = int('peer-threads', o['peer-threads']);
 
