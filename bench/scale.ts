@@ -8,8 +8,8 @@
  *   data+index bytes, before/after; plus the server-wide Innodb_rows_* and redo-log deltas, which
  *   include anyone else using the server), HBase bytes per event (logical: key + qualifier + value
  *   of every cell of the namespace's tables, read back by a scan after the night), Kafka bytes per
- *   event (the namespace's topic segment files on disk), and the longest chunk's share of the night
- *   (its split time, published → split done, and the slowest merchant-day, first publish → done).
+ *   event (the namespace's topic segment files on disk), and the largest chunk's share of the day's
+ *   rows (the ledger records no chunk start time, so a chunk's own duration cannot be read back).
  */
 import { readdirSync, rmSync, statSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ export interface ScaleOptions {
 interface DbFootprint {
   rows: number;
   bytes: number;
-  /** server-wide: Innodb_rows_inserted + updated + deleted, Innodb_os_log_written */
+  /** server-wide: Handler_write + Handler_update + Handler_delete (MariaDB has no Innodb_rows_*), Innodb_os_log_written */
   serverRowsChanged: number;
   serverRedoBytes: number;
 }
@@ -54,7 +54,12 @@ export interface ScalePoint {
     kafkaBytes: Record<string, number>;
   };
   peakRssMb: Record<string, number>;
-  longestChunk: { chunkId: string; splitMs: number; shareOfNight: number; estRows: number };
+  /**
+   * The largest chunk (planned rows) and its share of the day's rows: with one split replica its
+   * share of split's work. The ledger has no per-chunk start time, so its own duration is unknown;
+   * `lastSplitDoneMs` (first publish → the last chunk's split done) includes queueing.
+   */
+  largestChunk: { chunkId: string; estRows: number; shareOfRows: number; lastSplitDoneMs: number; lastSplitShareOfNight: number };
   slowestMerchantDay: { merchantId: string; ms: number; shareOfNight: number; events: number };
   chunks: number;
 }
@@ -70,9 +75,9 @@ async function dbFootprint(app: App): Promise<DbFootprint> {
     rows += Number(c?.n ?? 0);
     bytes += Number(t.bytes);
   }
-  const status = await db.query<{ Variable_name: string; Value: string }>("SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_rows_inserted', 'Innodb_rows_updated', 'Innodb_rows_deleted', 'Innodb_os_log_written')");
+  const status = await db.query<{ Variable_name: string; Value: string }>("SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_write', 'Handler_update', 'Handler_delete', 'Innodb_os_log_written')");
   const v = (n: string) => Number(status.find((s) => s.Variable_name === n)?.Value ?? 0);
-  return { rows, bytes, serverRowsChanged: v('Innodb_rows_inserted') + v('Innodb_rows_updated') + v('Innodb_rows_deleted'), serverRedoBytes: v('Innodb_os_log_written') };
+  return { rows, bytes, serverRowsChanged: v('Handler_write') + v('Handler_update') + v('Handler_delete'), serverRedoBytes: v('Innodb_os_log_written') };
 }
 
 /** Logical bytes of every cell in a table (what the writers sent, after overwrites). */
@@ -116,8 +121,10 @@ async function point(o: ScaleOptions, events: number): Promise<ScalePoint> {
     const hb: Record<string, number> = {};
     for (const [k, t] of Object.entries(b.app.tables)) hb[k] = round((await tableBytes(b.app, t)) / ev, 1);
     const kb = Object.fromEntries(Object.entries(kafkaBytes(b.cfg.stack.dir, b.ns)).map(([k, v]) => [k, round(v / ev, 1)]));
-    const [chunk] = await b.app.db().query<{ chunk_id: string; ms: string | number; est_rows: string | number }>(
-      'SELECT chunk_id, TIMESTAMPDIFF(MICROSECOND, published_at, split_done_at) / 1000 AS ms, est_rows FROM run_chunks WHERE day = ? AND epoch = ? AND split_done_at IS NOT NULL ORDER BY ms DESC LIMIT 1', [o.day, night.epoch]);
+    const [chunk] = await b.app.db().query<{ chunk_id: string; est_rows: string | number; total: string | number }>(
+      'SELECT chunk_id, est_rows, (SELECT SUM(est_rows) FROM run_chunks WHERE day = ? AND epoch = ?) AS total FROM run_chunks WHERE day = ? AND epoch = ? ORDER BY est_rows DESC LIMIT 1', [o.day, night.epoch, o.day, night.epoch]);
+    const [lastSplit] = await b.app.db().query<{ ms: string | number }>(
+      'SELECT TIMESTAMPDIFF(MICROSECOND, r.first_publish_at, MAX(c.split_done_at)) / 1000 AS ms FROM run_chunks c JOIN runs r ON r.day = c.day WHERE c.day = ? AND c.epoch = ? GROUP BY r.first_publish_at', [o.day, night.epoch]);
     const [md] = await b.app.db().query<{ merchant_id: string; ms: string | number; ev: string | number }>(
       'SELECT md.merchant_id, TIMESTAMPDIFF(MICROSECOND, r.first_publish_at, md.done_at) / 1000 AS ms, COALESCE(md.events, 0) + COALESCE(md.invalid_events, 0) AS ev FROM merchant_days md JOIN runs r ON r.day = md.day WHERE md.day = ? AND md.epoch = ? ORDER BY ms DESC LIMIT 1', [o.day, night.epoch]);
     const [nChunks] = await b.app.db().query<{ n: number }>('SELECT COUNT(*) AS n FROM run_chunks WHERE day = ? AND epoch = ?', [o.day, night.epoch]);
@@ -138,7 +145,10 @@ async function point(o: ScaleOptions, events: number): Promise<ScalePoint> {
         kafkaBytes: kb,
       },
       peakRssMb,
-      longestChunk: { chunkId: chunk?.chunk_id ?? '?', splitMs: Math.round(Number(chunk?.ms ?? 0)), shareOfNight: round(Number(chunk?.ms ?? 0) / Math.max(1, night.windowMs), 2), estRows: Number(chunk?.est_rows ?? 0) },
+      largestChunk: {
+        chunkId: chunk?.chunk_id ?? '?', estRows: Number(chunk?.est_rows ?? 0), shareOfRows: round(Number(chunk?.est_rows ?? 0) / Math.max(1, Number(chunk?.total ?? 0)), 3),
+        lastSplitDoneMs: Math.round(Number(lastSplit?.ms ?? 0)), lastSplitShareOfNight: round(Number(lastSplit?.ms ?? 0) / Math.max(1, night.windowMs), 2),
+      },
       slowestMerchantDay: { merchantId: md?.merchant_id ?? '?', ms: Math.round(Number(md?.ms ?? 0)), shareOfNight: round(Number(md?.ms ?? 0) / Math.max(1, night.windowMs), 2), events: Number(md?.ev ?? 0) },
       chunks: Number(nChunks?.n ?? 0),
     };
@@ -169,7 +179,8 @@ export function scaleTable(points: readonly ScalePoint[]): string[] {
     lines.push(`  MySQL per event (night): ${p.perEvent.mysqlRows} rows, ${p.perEvent.mysqlBytes} B in the namespace's tables; server-wide ${p.perEvent.mysqlServerRowsChanged} rows changed, ${p.perEvent.mysqlServerRedoBytes} B redo (shared server)`);
     lines.push(`  HBase B/event (logical cells): ${fmt(p.perEvent.hbaseBytes)}`);
     lines.push(`  Kafka B/event (segments on disk): ${fmt(p.perEvent.kafkaBytes)}`);
-    lines.push(`  longest chunk: ${p.longestChunk.chunkId} split ${round(p.longestChunk.splitMs / 1000, 1)} s = ${Math.round(p.longestChunk.shareOfNight * 100)} % of the night (${p.longestChunk.estRows.toLocaleString('en-US')} rows); slowest merchant-day ${p.slowestMerchantDay.merchantId} done after ${round(p.slowestMerchantDay.ms / 1000, 1)} s = ${Math.round(p.slowestMerchantDay.shareOfNight * 100)} % (${p.slowestMerchantDay.events.toLocaleString('en-US')} events)`);
+    const c = p.largestChunk;
+    lines.push(`  largest chunk: ${c.chunkId}, ${c.estRows.toLocaleString('en-US')} rows = ${round(c.shareOfRows * 100, 1)} % of the day's rows (of split's work with 1 replica); split's last chunk done ${round(c.lastSplitDoneMs / 1000, 1)} s after the first publish = ${Math.round(c.lastSplitShareOfNight * 100)} % of the night; last merchant-day done: ${p.slowestMerchantDay.merchantId} (${p.slowestMerchantDay.events.toLocaleString('en-US')} events) after ${round(p.slowestMerchantDay.ms / 1000, 1)} s`);
   }
   return lines;
 }
