@@ -3,6 +3,8 @@
  * (the contract's rule; the same rule as test/support/compare.ts, which the build does not include).
  */
 const FLOAT_FIELDS = new Set(['conversion_rate', 'avg_order_value_cents']);
+/** What `report --json` adds about the run, not the metrics: which epoch, when it was computed. */
+const RUN_FIELDS = new Set(['epoch', 'computed_at']);
 
 function canon(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0))) : x));
@@ -19,6 +21,7 @@ export function diffSummaries(actual: Array<Record<string, unknown>>, expected: 
     const act = a.get(k);
     if (!act) continue;
     for (const field of new Set([...Object.keys(exp), ...Object.keys(act)])) {
+      if (RUN_FIELDS.has(field)) continue;
       const av = act[field];
       const ev = exp[field];
       if (FLOAT_FIELDS.has(field) && typeof av === 'number' && typeof ev === 'number') {

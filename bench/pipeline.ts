@@ -74,6 +74,8 @@ export async function runWindow(app: App, days: string[], epochs?: Map<string, n
     events += Number(md?.ev ?? 0);
     merchantDays += Number(md?.n ?? 0);
   }
+  // A day that is not due yet plans nothing: say so instead of printing NaN events/s.
+  if (merchantDays === 0 || !Number.isFinite(first)) throw new Error(`no merchant-day of ${days.join(', ')} was done (not due yet? nightly plans only days that have ended plus STAGELINE_DAY_GRACE_MIN)`);
   const windowMs = last - first;
   return { epoch, events, merchantDays, firstPublishMs: first, lastDoneMs: last, windowMs, eventsPerSec: events / (windowMs / 1000) };
 }

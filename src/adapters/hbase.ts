@@ -218,6 +218,13 @@ class PbWriter {
   tag(field: number, wireType: number): void { this.buf[this.pos++] = (field << 3) | wireType; }
   ld(field: number, len: number): void { this.tag(field, 2); this.varint(len); }
   bytes(field: number, b: Buffer): void { this.ld(field, b.length); b.copy(this.buf, this.pos); this.pos += b.length; }
+  /** regionAction (1) of `size` bytes, then its region (1): { type (1) = REGION_NAME, value (2) } */
+  regionActionHead(size: number, regionName: Buffer): void {
+    this.ld(1, size);
+    this.ld(1, 2 + ldLen(regionName.length));
+    this.tag(1, 0); this.varint(1);
+    this.bytes(2, regionName);
+  }
 }
 
 interface PutPlan { row: Row; families: Array<{ name: Buffer; qvs: number[]; size: number; cells: Cell[] }>; mutation: number; action: number; index: number }
@@ -265,10 +272,7 @@ export function encodePutMultiRequest(parts: Array<{ regionName: Buffer; rows: R
   }
   const w = new PbWriter(total);
   parts.forEach((part, pi) => {
-    w.ld(1, regionSizes[pi]!);
-    w.ld(1, 2 + ldLen(part.regionName.length));
-    w.tag(1, 0); w.varint(1);
-    w.bytes(2, part.regionName);
+    w.regionActionHead(regionSizes[pi]!, part.regionName);
     for (const p of plans[pi]!) {
       w.ld(3, p.action);
       w.tag(1, 0); w.varint(p.index);
@@ -287,6 +291,36 @@ export function encodePutMultiRequest(parts: Array<{ regionName: Buffer; rows: R
     }
   });
   if (w.pos !== total) throw new StagelineError('INTERNAL', `multi-put encoding size mismatch (${w.pos} != ${total})`);
+  return w.buf;
+}
+
+/**
+ * MultiRequest { regionAction: [{ region: REGION_NAME, action: [{ index, gxt: { row, max_versions: 1 } }] }] }.
+ * Issue 15: ingest reads every key of a batch before writing it (dedupe, late data), and encoding
+ * those Gets with protobufjs 2 was the largest single CPU cost of ingest (with its ByteBuffer, ~20 %
+ * of the process's samples in a --cpu-prof of 300k lines).
+ */
+export function encodeGetMultiRequest(parts: Array<{ regionName: Buffer; keys: Buffer[] }>): Buffer {
+  const getLen = (key: Buffer) => ldLen(key.length) + 2; // row (1), max_versions (6) = 1
+  const actionLen = (key: Buffer, index: number) => 1 + varintLen(index) + ldLen(getLen(key)); // index (1), gxt (3)
+  const regionSizes = parts.map((part) => {
+    let actions = 0;
+    part.keys.forEach((k, i) => { actions += ldLen(actionLen(k, i)); });
+    return ldLen(2 + ldLen(part.regionName.length)) + actions;
+  });
+  const total = regionSizes.reduce((a, r) => a + ldLen(r), 0);
+  const w = new PbWriter(total);
+  parts.forEach((part, pi) => {
+    w.regionActionHead(regionSizes[pi]!, part.regionName);
+    part.keys.forEach((key, index) => {
+      w.ld(3, actionLen(key, index));
+      w.tag(1, 0); w.varint(index);
+      w.ld(3, getLen(key));
+      w.bytes(1, key);
+      w.tag(6, 0); w.varint(1);
+    });
+  });
+  if (w.pos !== total) throw new StagelineError('INTERNAL', `multi-get encoding size mismatch (${w.pos} != ${total})`);
   return w.buf;
 }
 
@@ -326,6 +360,8 @@ interface BatchItem<R> {
   action: object;
   /** Set for puts: lets multi() use the hand-written encoder. */
   put?: Row;
+  /** Set for gets: the same, for encodeGetMultiRequest. */
+  get?: true;
   index: number;
   result?: R;
   done?: boolean;
@@ -441,7 +477,7 @@ class RpcHBaseClient implements HBaseClient {
   }
 
   async getMany(table: string, keys: Buffer[]): Promise<Array<Row | undefined>> {
-    const items = keys.map((key, index): BatchItem<Row | undefined> => ({ key, index, action: { gxt: { row: key, maxVersions: 1 } } }));
+    const items = keys.map((key, index): BatchItem<Row | undefined> => ({ key, index, get: true, action: { gxt: { row: key, maxVersions: 1 } } }));
     await this.batch(table, 'getMany', items, (r) => toRow(r));
     return items.map((i) => i.result);
   }
@@ -566,7 +602,11 @@ class RpcHBaseClient implements HBaseClient {
     const conn = await this.connect(first.loc);
     // `index` is the position within its RegionAction: the server echoes it on each result.
     const allPuts = parts.every((p) => p.items.every((it) => it.put !== undefined));
-    const req = (allPuts ? preEncodedMultiRequest(encodePutMultiRequest(parts.map((p) => ({ regionName: p.loc.name, rows: p.items.map((it) => it.put!) })))) : undefined) ?? {
+    const allGets = !allPuts && parts.every((p) => p.items.every((it) => it.get === true));
+    const encoded = allPuts
+      ? encodePutMultiRequest(parts.map((p) => ({ regionName: p.loc.name, rows: p.items.map((it) => it.put!) })))
+      : allGets ? encodeGetMultiRequest(parts.map((p) => ({ regionName: p.loc.name, keys: p.items.map((it) => it.key) }))) : undefined;
+    const req = (encoded ? preEncodedMultiRequest(encoded) : undefined) ?? {
       regionAction: parts.map((p) => ({
         region: regionSpec(p.loc),
         action: p.items.map((it, i) => ({ index: i, ...it.action })),

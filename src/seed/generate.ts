@@ -21,6 +21,14 @@ export interface SeedOptions {
    * traffic is laid out over its own day instead of the UTC one. Absent or undefined: the UTC day.
    */
   dayStartOf?: (merchantId: string) => number | undefined;
+  /**
+   * The scale bench's big day (issue 15): merchant 0 gets this share of the lines (0..1) and the
+   * others split the rest Zipf-like. Absent: the plain Zipf-like budgets (the default output is
+   * unchanged byte for byte).
+   */
+  topShare?: number;
+  /** A bot visitor of merchant 0 with this many events spread over the day (one all-day session). Absent: none. */
+  botEvents?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -221,6 +229,14 @@ function budgets(total: number, n: number): number[] {
   return out;
 }
 
+/** Merchant 0 at `share` of the total, the others Zipf-like over the rest. */
+function topHeavy(total: number, n: number, share: number): number[] {
+  if (!(share >= 0 && share <= 1)) throw new RangeError(`topShare must be within 0..1, got ${share}`);
+  if (n === 1) return [total];
+  const top = Math.round(total * share);
+  return [top, ...budgets(total - top, n - 1)];
+}
+
 function makeProfile(seed: number, index: number, n: number, budget: number): Profile {
   const rng = new Rng(seed, 1_000_000 + index);
   const conversion = 0.01 + rng.next() * 0.04;
@@ -307,6 +323,8 @@ function hugeItems(): string {
 
 interface Shared {
   dayStart: number;
+  /** events of merchant 0's bot visitor still to emit (0: none) */
+  botEvents: number;
   /** large runs also carry the 50 KB purchase with 1001 items and the > 1 MiB refused line */
   withBig: boolean;
 }
@@ -352,6 +370,9 @@ class Merchant {
     const out: string[] = [];
     if (this.p.onlyInvalid) {
       this.onlyInvalidVisitor(out);
+    } else if (this.p.index === 0 && this.shared.botEvents > 0) {
+      this.botVisitor(out, this.shared.botEvents);
+      this.shared.botEvents = 0;
     } else if (this.p.index === 0 && !this.boundaryDone) {
       this.boundaryDone = true;
       this.boundaryVisitor(out);
@@ -572,6 +593,19 @@ class Merchant {
   private orderId(): string {
     const n = this.orderCount;
     return this.p.productStyle === 'fancy' && n % 5 === 0 ? `#${n}/订单` : `o-${this.p.index}-${n}`;
+  }
+
+  /** One crawler-like visitor: page and product views every ~DAY/n ms, so one session the whole day long. */
+  private botVisitor(out: string[], n: number): void {
+    this.visitorCount++;
+    const visitorId = `bot-${this.visitorCount}`;
+    const step = Math.max(1, Math.floor(DAY_MS / (n + 1)));
+    for (let i = 0; i < n && this.remaining > 0; i++) {
+      const ts = this.dayStart + i * step + this.rng.int(0, Math.max(0, step - 1));
+      const ev: Ev = this.rng.chance(0.5) ? { event_id: '', ts, type: 'page_view' } : { event_id: '', ts, type: 'product_view', product: this.pickProduct() };
+      ev.event_id = this.eventId(i + 1);
+      this.emit(out, visitorId, ev);
+    }
   }
 
   private visitor(out: string[]): void {
@@ -828,8 +862,8 @@ export function* generateLines(o: SeedOptions): Generator<string> {
     total >= 2_000 ? Math.max(REFUSED_KINDS + (withBig ? 1 : 0), Math.round(total * REFUSED_SHARE)) : Math.floor(total * 0.005);
   const blankCount = total >= 100 ? Math.max(BLANKS.length, Math.round(total * BLANK_SHARE)) : 0;
   const specials = refusedCount + blankCount;
-  const shared: Shared = { dayStart, withBig };
-  const plan = budgets(total - specials, n);
+  const shared: Shared = { dayStart, withBig, botEvents: Math.max(0, Math.floor(o.botEvents ?? 0)) };
+  const plan = o.topShare === undefined ? budgets(total - specials, n) : topHeavy(total - specials, n, o.topShare);
   const invalidOnly = n - 2;
   if (n >= 5) {
     // The all-invalid merchant stays tiny so the invalid share stays near INVALID_SHARE.

@@ -143,4 +143,26 @@ describe('generateLines', () => {
     const sizes = today.filter((s) => s.events > 0).map((s) => s.events).sort((a, b) => b - a);
     expect((sizes[0] ?? 0) / (sizes[sizes.length - 1] ?? 1)).toBeGreaterThan(10);
   });
+
+  it('makes the scale bench\'s big day on request: merchant 0 at topShare, one all-day bot visitor', () => {
+    const big = collect({ ...opts, topShare: 0.3, botEvents: 3000 });
+    const objs = big.flatMap((l) => {
+      try {
+        const v: unknown = JSON.parse(l);
+        return typeof v === 'object' && v !== null && !Array.isArray(v) ? [v as Record<string, unknown>] : [];
+      } catch {
+        return [];
+      }
+    });
+    const top = objs.filter((o) => o.merchant_id === objs.find((x) => String(x.visitor_id).startsWith('bot-'))?.merchant_id).length;
+    expect(top / big.length).toBeGreaterThan(0.28);
+    expect(top / big.length).toBeLessThan(0.33);
+    const bot = objs.filter((o) => typeof o.visitor_id === 'string' && o.visitor_id.startsWith('bot-'));
+    expect(new Set(bot.map((o) => o.visitor_id)).size).toBe(1);
+    // retries add a few lines; every event id once at least
+    expect(new Set(bot.map((o) => o.event_id)).size).toBeGreaterThanOrEqual(2990);
+    const ts = bot.map((o) => o.ts).filter((t): t is number => typeof t === 'number').sort((a, b) => a - b);
+    expect(ts.length).toBeGreaterThan(1000);
+    for (let i = 1; i < ts.length; i++) expect(ts[i]! - ts[i - 1]!).toBeLessThanOrEqual(30 * 60_000);
+  });
 });
