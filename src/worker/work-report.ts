@@ -97,9 +97,16 @@ export class WorkReporter {
     this.dirty.add(key);
   }
 
-  /** Writes the changed totals; on failure they stay dirty for the next flush. */
-  flush(work: WorkPort): Promise<void> {
-    this.flushing ??= this.write(work).finally(() => { this.flushing = undefined; });
+  /**
+   * Writes the changed totals; on failure they stay dirty for the next flush. One write at a time:
+   * a flush called while another writes waits for it and then writes what changed since, so the
+   * drain's last flush never returns on a write that started before the last messages finished
+   * (their totals would be lost with the process).
+   */
+  async flush(work: WorkPort): Promise<void> {
+    while (this.flushing) await this.flushing.catch(() => undefined);
+    if (this.dirty.size === 0) return;
+    this.flushing = this.write(work).finally(() => { this.flushing = undefined; });
     return this.flushing;
   }
 
