@@ -53,6 +53,12 @@ export function createMemoryTableStore(): MemoryTableStore {
       writes.set(t, (writes.get(t) ?? 0) + 1);
       tableOf(t).delete(key.toString('latin1'));
     },
+    async deleteMany(t, keys) {
+      for (const key of keys) {
+        writes.set(t, (writes.get(t) ?? 0) + 1);
+        tableOf(t).delete(key.toString('latin1'));
+      }
+    },
     async *scan(t, o: ScanOptions) {
       for (const r of sorted(t)) {
         if (o.startRow && Buffer.compare(r.key, o.startRow) < 0) continue;
