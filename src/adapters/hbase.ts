@@ -302,8 +302,13 @@ export function encodePutMultiRequest(parts: Array<{ regionName: Buffer; rows: R
  * of the process's samples in a --cpu-prof of 300k lines).
  */
 export function encodeGetMultiRequest(parts: Array<{ regionName: Buffer; keys: Buffer[] }>): Buffer {
-  const getLen = (key: Buffer) => ldLen(key.length) + 2; // row (1), max_versions (6) = 1
-  const actionLen = (key: Buffer, index: number) => 1 + varintLen(index) + ldLen(getLen(key)); // index (1), gxt (3)
+  // action.gxt (3) = { row (1), max_versions (6) = 1 }
+  return encodeKeyActions(parts, 3, (key) => ldLen(key.length) + 2, (w, key) => { w.bytes(1, key); w.tag(6, 0); w.varint(1); }, 'multi-get');
+}
+
+/** One action per key: { index (1), <field>: <inner message of the key> }, grouped by region. */
+function encodeKeyActions(parts: Array<{ regionName: Buffer; keys: Buffer[] }>, field: number, innerLen: (key: Buffer) => number, inner: (w: PbWriter, key: Buffer) => void, what: string): Buffer {
+  const actionLen = (key: Buffer, index: number) => 1 + varintLen(index) + ldLen(innerLen(key));
   const regionSizes = parts.map((part) => {
     let actions = 0;
     part.keys.forEach((k, i) => { actions += ldLen(actionLen(k, i)); });
@@ -316,12 +321,11 @@ export function encodeGetMultiRequest(parts: Array<{ regionName: Buffer; keys: B
     part.keys.forEach((key, index) => {
       w.ld(3, actionLen(key, index));
       w.tag(1, 0); w.varint(index);
-      w.ld(3, getLen(key));
-      w.bytes(1, key);
-      w.tag(6, 0); w.varint(1);
+      w.ld(field, innerLen(key));
+      inner(w, key);
     });
   });
-  if (w.pos !== total) throw new StagelineError('INTERNAL', `multi-get encoding size mismatch (${w.pos} != ${total})`);
+  if (w.pos !== total) throw new StagelineError('INTERNAL', `${what} encoding size mismatch (${w.pos} != ${total})`);
   return w.buf;
 }
 
@@ -332,27 +336,8 @@ export function encodeGetMultiRequest(parts: Array<{ regionName: Buffer; keys: B
  * ~75k session rows in the bench).
  */
 export function encodeDeleteMultiRequest(parts: Array<{ regionName: Buffer; keys: Buffer[] }>): Buffer {
-  const mutationLen = (key: Buffer) => ldLen(key.length) + 2; // row (1), mutate_type (2) = DELETE (3)
-  const actionLen = (key: Buffer, index: number) => 1 + varintLen(index) + ldLen(mutationLen(key)); // index (1), mutation (2)
-  const regionSizes = parts.map((part) => {
-    let actions = 0;
-    part.keys.forEach((k, i) => { actions += ldLen(actionLen(k, i)); });
-    return ldLen(2 + ldLen(part.regionName.length)) + actions;
-  });
-  const total = regionSizes.reduce((a, r) => a + ldLen(r), 0);
-  const w = new PbWriter(total);
-  parts.forEach((part, pi) => {
-    w.regionActionHead(regionSizes[pi]!, part.regionName);
-    part.keys.forEach((key, index) => {
-      w.ld(3, actionLen(key, index));
-      w.tag(1, 0); w.varint(index);
-      w.ld(2, mutationLen(key));
-      w.bytes(1, key);
-      w.tag(2, 0); w.varint(3);
-    });
-  });
-  if (w.pos !== total) throw new StagelineError('INTERNAL', `multi-delete encoding size mismatch (${w.pos} != ${total})`);
-  return w.buf;
+  // action.mutation (2) = { row (1), mutate_type (2) = DELETE (3) }
+  return encodeKeyActions(parts, 2, (key) => ldLen(key.length) + 2, (w, key) => { w.bytes(1, key); w.tag(2, 0); w.varint(3); }, 'multi-delete');
 }
 
 /**
