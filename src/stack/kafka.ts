@@ -137,8 +137,16 @@ export function brokerJvmArgs(heapMb: number, log4jConfig: string, name = NAME):
 }
 
 /** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
-export function newClusterId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * A KRaft cluster id: 16 random bytes, base64url, never starting with '-' (the storage tool's
+ * argument parser reads "-x..." as an option: "--cluster-id/-t: expected one argument", 1 start in
+ * 64; Kafka's own Uuid.randomUuid() redraws for the same reason).
+ */
+export function newClusterId(random: (n: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** Whether anything accepts TCP connections on host:port. */
@@ -203,7 +211,9 @@ export async function kafkaStatus(o: KafkaStackOptions): Promise<ServiceStatus[]
  */
 function formatStorage(java: string, classpath: string, propsFile: string, dirs: ServiceDirs, idFile: string, log: (msg: string) => void): void {
   if (existsSync(join(dirs.data, 'meta.properties'))) return;
-  const clusterId = existsSync(idFile) ? readFileSync(idFile, 'utf8').trim() : newClusterId();
+  // A stored id starting with '-' never formatted anything (see newClusterId): draw a new one.
+  const stored = existsSync(idFile) ? readFileSync(idFile, 'utf8').trim() : '';
+  const clusterId = stored !== '' && !stored.startsWith('-') ? stored : newClusterId();
   writeFileSync(idFile, clusterId);
   log(`formatting Kafka storage in ${dirs.data} (cluster id ${clusterId})`);
   const res = spawnSync(java, ['-Xmx256m', `-Dlog4j2.configurationFile=${projectPath('jvm', 'kafka', 'log4j2.properties')}`, '-cp', classpath,

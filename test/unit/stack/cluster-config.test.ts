@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildConfig } from '../../../src/config.js';
 import { replicationFor } from '../../../src/adapters/kafka.js';
-import { kafkaBootstrap, kafkaNodes, serverProperties } from '../../../src/stack/kafka.js';
+import { kafkaBootstrap, kafkaNodes, newClusterId, serverProperties } from '../../../src/stack/kafka.js';
 import { controlPort, regionServerPorts, siteXml, usesLocalCluster } from '../../../src/stack/hbase.js';
 import { stackOptions } from '../../../src/stack/index.js';
 
@@ -123,5 +123,16 @@ describe('configuration (issue 14 block)', () => {
   it('metrics host and log destination reach the config', () => {
     const cfg = buildConfig({ STAGELINE_METRICS_HOST: '0.0.0.0', STAGELINE_LOG_DESTINATION: 'stdout' });
     expect([cfg.metricsHost, cfg.log.destination]).toEqual(['0.0.0.0', 'stdout']);
+  });
+});
+
+describe('newClusterId', () => {
+  it('never starts with "-" (the storage tool would read it as an option), redrawing when it would', () => {
+    const draws = [Buffer.alloc(16, 0xf8), Buffer.alloc(16, 0xfb), Buffer.alloc(16, 1)];
+    const id = newClusterId(() => draws.shift()!);
+    expect(Buffer.alloc(16, 0xf8).toString('base64url').startsWith('-')).toBe(true);
+    expect(id).toBe(Buffer.alloc(16, 1).toString('base64url'));
+    expect(draws).toEqual([]);
+    for (let i = 0; i < 2000; i++) expect(newClusterId()).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
   });
 });
