@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { App } from '../app.js';
 import { StagelineError } from '../errors.js';
 import { isMerchantId, parseMerchantsCsv, planImport, planZoneChange, type MerchantZoneState, type ZoneChange } from '../domain/registry.js';
-import { createMerchantCalendar, UTC_ZONE, type ZoneHistory } from '../domain/zones.js';
+import { createMerchantCalendar, FIRST_DAY, UTC_ZONE, type ZoneHistory } from '../domain/zones.js';
 import { str } from './flags.js';
 import type { Command } from './types.js';
 import { withApp } from './with-app.js';
@@ -26,6 +26,8 @@ async function states(app: App, ids: readonly string[]): Promise<(m: string) => 
 }
 
 function describeChange(m: string, c: Extract<ZoneChange, { kind: 'changed' }>): string {
+  // From the first day (a merchant with no stored events): there is no day before it to describe.
+  if (c.entry.fromDay === FIRST_DAY) return `${m}: ${c.entry.zone} for every day (no events stored yet)`;
   const { before, after } = c.lastDayBefore;
   const moved = before.endMs === after.endMs ? '' : `; ${after.day} now ends ${after.endIso} (${after.hours} h, was ${before.hours} h)`;
   return `${m}: ${c.entry.zone} from ${c.entry.fromDay}${moved}`;

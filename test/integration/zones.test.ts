@@ -89,6 +89,8 @@ describe.sequential('merchant time zones through the pipeline', () => {
     const applied = await t.cli(['merchants', 'import', good]);
     expectOk(applied, 'merchants import');
     expect(applied.stdout).toContain('10 merchant(s), 10 added or changed, 0 unchanged');
+    // New merchants (nothing stored): the zone holds for every day, no transition day to describe.
+    expect(applied.stdout).toMatch(/: [A-Za-z_/]+ for every day \(no events stored yet\)/);
     const again = await t.cli(['merchants', 'import', good]);
     expectOk(again, 'merchants import again');
     expect(again.stdout).toContain('10 merchant(s), 0 added or changed, 10 unchanged');
