@@ -74,8 +74,8 @@ export interface HBaseClient {
   put(table: string, row: Row): Promise<void>;
   /** Batched multi-put grouped by region; chunks are pipelined, not one awaited RPC per row. */
   putMany(table: string, rows: Row[]): Promise<void>;
-  deleteRow?(table: string, key: Buffer): Promise<void>;
-  deleteMany?(table: string, keys: Buffer[]): Promise<void>;
+  deleteRow(table: string, key: Buffer): Promise<void>;
+  deleteMany(table: string, keys: Buffer[]): Promise<void>;
   /** Streaming (at most two batches in memory), continues across regions, stopRow exclusive. */
   scan(table: string, opts: ScanOptions): AsyncIterable<Row>;
   close(): Promise<void>;

@@ -175,7 +175,7 @@ export const purgeCommand: Command = {
           }
           hbaseRows += await deleteAll(app.hbase(), app.tables.sessions, sessionEpochPrefix(merchant_id, run.day, epoch));
           hbaseRows += await deleteAll(app.hbase(), app.tables.products, productEpochPrefix(run.day, merchant_id, epoch));
-          await app.hbase().deleteRow?.(app.tables.summaries, summaryRowKey(run.day, merchant_id, epoch));
+          await app.hbase().deleteRow(app.tables.summaries, summaryRowKey(run.day, merchant_id, epoch));
         }
       }
       const counts = await ledger.retention.purge({ before, quarantineBefore, batch: intFlag(ctx.flags, 'batch', 5000, 1), dryRun });

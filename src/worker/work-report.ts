@@ -56,8 +56,8 @@ export const timedTables = (h: TableStore): TableStore => ({
   getMany: (t, k) => h.getMany(t, k),
   put: (t, r) => timedWrite(() => h.put(t, r)),
   putMany: (t, r) => timedWrite(() => h.putMany(t, r)),
-  ...(h.deleteRow ? { deleteRow: (t: string, k: Buffer) => timedWrite(() => h.deleteRow!(t, k)) } : {}),
-  ...(h.deleteMany ? { deleteMany: (t: string, k: Buffer[]) => timedWrite(() => h.deleteMany!(t, k)) } : {}),
+  deleteRow: (t, k) => timedWrite(() => h.deleteRow(t, k)),
+  deleteMany: (t, k) => timedWrite(() => h.deleteMany(t, k)),
   scan: (t, o) => countedScan(h.scan(t, o)),
   close: () => h.close(),
 });

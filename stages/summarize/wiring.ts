@@ -81,7 +81,6 @@ async function finishIfComplete(ports: StagePorts, day: string, epoch: number, m
  */
 async function dropOlderEpochs(ports: StagePorts, day: string, merchantId: string): Promise<void> {
   const { ledger, tables, tableNames } = ports;
-  if (!tables.deleteRow) return;
   const old = (await ledger.retention.superseded(day)).filter((x) => x.merchant_id === merchantId);
   for (const { epoch } of old) {
     for (const [table, prefix] of [[tableNames.sessions, sessionEpochPrefix(merchantId, day, epoch)], [tableNames.products, productEpochPrefix(day, merchantId, epoch)]] as const) {
@@ -93,21 +92,20 @@ async function dropOlderEpochs(ports: StagePorts, day: string, merchantId: strin
 }
 
 /**
- * Deletes every row under a prefix, a bounded number at a time: as Multi RPCs where the store has
- * them (one Mutate per row made a re-run several times slower than a first run), else one by one.
+ * Deletes every row under a prefix, a bounded number at a time, as Multi RPCs (one Mutate per row
+ * made a re-run several times slower than a first run).
  */
 export async function deleteAll(tables: StagePorts['tables'], table: string, prefix: Buffer): Promise<number> {
   let n = 0;
   let keys: Buffer[] = [];
   const flush = async () => {
-    if (tables.deleteMany) await tables.deleteMany(table, keys);
-    else await Promise.all(keys.map((k) => tables.deleteRow!(table, k)));
+    await tables.deleteMany(table, keys);
     n += keys.length;
     keys = [];
   };
   for await (const row of tables.scan(table, { startRow: prefix, stopRow: prefixEnd(prefix), caching: 1000 })) {
     keys.push(row.key);
-    if (keys.length >= (tables.deleteMany ? 1000 : 64)) await flush();
+    if (keys.length >= 1000) await flush();
   }
   await flush();
   return n;
