@@ -76,7 +76,7 @@ export async function directSummaries(app: App, day: string): Promise<{ summarie
         closeVisitor();
         visitorId = key.visitor_id;
       }
-      const { res } = readStoredEvent(row.cells);
+      const { res } = readStoredEvent(row.cells, key);
       if (res.ok) {
         valid++;
         events.push(res.event);

@@ -103,8 +103,16 @@ export function parseTs(value: unknown): ParsedTs {
 
 /** UTC calendar date, YYYY-MM-DD, of an in-range epoch millisecond. */
 export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  // Ingest asks once or twice per line, nearly always for the same day: keep the last answer.
+  const n = Math.floor(ms / MS_PER_DAY);
+  if (n !== lastDayNumber) {
+    lastDayText = new Date(ms).toISOString().slice(0, 10);
+    lastDayNumber = n;
+  }
+  return lastDayText;
 }
+let lastDayNumber = Number.NaN;
+let lastDayText = '';
 
 /** UTC hour 0–23 of an in-range epoch millisecond. */
 export function utcHour(ms: number): number {

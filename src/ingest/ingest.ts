@@ -1,8 +1,8 @@
 /**
  * `stageline ingest`: NDJSON in, raw rows in HBase, exact per-bucket counts and late data in the
  * ledger, refused lines in the ledger (and a local rejects file). Memory stays bounded: lines are
- * read one at a time and written in batches bounded in rows and bytes, with at most one batch being
- * written while the next one fills.
+ * read one at a time and written in batches bounded in rows and bytes, with at most two batches
+ * being written while the next one fills.
  *
  * Each batch is an ingest batch of the ledger: opened, written (every cell names the batch in its
  * qualifier), then committed. Only committed batches count, so a batch that died half-written is
@@ -13,8 +13,9 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { checkIngest, utcDayOf, MAX_LINE_BYTES, type DayOf, type RefuseReason } from '../domain/event.js';
-import { RAW_FAMILY, occurrenceOf, occurrenceQualifier, qualifierBatch, rawRowKey, bucketOf } from '../domain/rowkey.js';
+import { checkIngest, utcDayOf, validateStored, MAX_LINE_BYTES, type DayOf, type RefuseReason } from '../domain/event.js';
+import { encodeStoredEvent } from '../domain/stored.js';
+import { RAW_FAMILY, occurrenceOf, occurrenceQualifier, qualifierBatch, rawRowKey, rawKeyBucket } from '../domain/rowkey.js';
 import { utcDay } from '../domain/timestamp.js';
 import type { Row, TableStore } from '../adapters/ports.js';
 import type { BucketCountRow, IngestBatch, IngestPort, IngestReject, TouchedMerchantDay } from '../ledger/types.js';
@@ -53,17 +54,22 @@ export interface IngestDeps {
   batchRows?: number;
   /** line bytes per batch: one multi-put stays far below HBase's request limit @defaultValue 8 MiB */
   batchBytes?: number;
+  /** batches written at once while the next one fills @defaultValue 2 */
+  batchesInFlight?: number;
   onProgress?: (s: IngestSummary) => void;
 }
 
 interface Pending {
   key: Buffer;
-  keyHex: string;
+  /** the key as a latin1 string (one char per byte): a Map key cheaper to build than hex */
+  keyId: string;
   merchant_id: string;
   day: string;
   bucket: number;
   ts: number;
   raw: Buffer;
+  /** the line's pre-validated form for the night (valid events only), appended to its qualifier */
+  stored: Buffer | undefined;
 }
 
 async function writeLine(out: WriteStream, text: string): Promise<void> {
@@ -78,6 +84,8 @@ interface Classified {
   /** keys of the identities this batch believes it stores first (rechecked if a commit raced it) */
   fresh: Pending[];
   newIdentities: number;
+  /** keyId of every row this batch writes a cell to */
+  written: Set<string>;
 }
 
 const mdKey = (day: string, merchant: string) => `${day}\u0000${merchant}`;
@@ -94,11 +102,11 @@ async function committedOf(ledger: IngestPort, rows: ReadonlyArray<Row | undefin
 }
 
 function classify(pending: Pending[], existing: ReadonlyArray<Row | undefined>, isCommitted: (b: number) => boolean, batch: IngestBatch): Classified {
-  const out: Classified = { rows: [], buckets: new Map(), touched: new Map(), fresh: [], newIdentities: 0 };
+  const out: Classified = { rows: [], buckets: new Map(), touched: new Map(), fresh: [], newIdentities: 0, written: new Set() };
   const byKey = new Map<string, { p: Pending; stored: Set<string>; isNew: boolean; changed: boolean; cells: Row['cells'] }>();
   pending.forEach((p) => {
-    if (byKey.has(p.keyHex)) return;
-    byKey.set(p.keyHex, { p, stored: new Set(), isNew: true, changed: false, cells: [] });
+    if (byKey.has(p.keyId)) return;
+    byKey.set(p.keyId, { p, stored: new Set(), isNew: true, changed: false, cells: [] });
   });
   // existing[] aligns with the unique keys in first-seen order.
   [...byKey.values()].forEach((v, i) => {
@@ -109,8 +117,8 @@ function classify(pending: Pending[], existing: ReadonlyArray<Row | undefined>, 
     }
   });
   for (const p of pending) {
-    const v = byKey.get(p.keyHex)!;
-    const q = occurrenceQualifier(p.ts, p.raw, batch.id);
+    const v = byKey.get(p.keyId)!;
+    const q = occurrenceQualifier(p.ts, p.raw, batch.id, p.stored);
     const occ = occurrenceOf(q);
     if (v.stored.has(occ)) continue; // an exact re-send (or a repeat within this batch)
     v.stored.add(occ);
@@ -120,6 +128,7 @@ function classify(pending: Pending[], existing: ReadonlyArray<Row | undefined>, 
   for (const v of byKey.values()) {
     if (!v.changed) continue;
     out.rows.push({ key: v.p.key, cells: v.cells });
+    out.written.add(v.p.keyId);
     const t = out.touched.get(mdKey(v.p.day, v.p.merchant_id)) ?? { day: v.p.day, merchant_id: v.p.merchant_id, rows: 0 };
     t.rows++;
     out.touched.set(mdKey(v.p.day, v.p.merchant_id), t);
@@ -148,16 +157,21 @@ export async function ingest(input: AsyncIterable<Buffer | string>, rejectsPath:
   let rejects: IngestReject[] = [];
   let batch: Pending[] = [];
   let bytes = 0;
-  let writing: Promise<void> = Promise.resolve();
+  const maxInFlight = Math.max(1, deps.batchesInFlight ?? 2);
+  /** batches being written, oldest first */
+  const writing: Array<Promise<void>> = [];
+  /** the rows (keyId) each recent batch of this process wrote, for recheck */
+  const ownRows = new Map<number, ReadonlySet<string>>();
 
   const flush = async (pending: Pending[], refusals: IngestReject[]): Promise<void> => {
     if (refusals.length > 0) await deps.ledger.addRejects(refusals);
     if (pending.length === 0) return;
     const b = await deps.ledger.open();
-    const keys = [...new Map(pending.map((p) => [p.keyHex, p.key])).values()];
+    const keys = [...new Map(pending.map((p) => [p.keyId, p.key])).values()];
     const existing = await deps.hbase.getMany(deps.rawTable, keys);
     const c = classify(pending, existing, await committedOf(deps.ledger, existing, committed), b);
     if (c.rows.length > 0) await deps.hbase.putMany(deps.rawTable, c.rows);
+    ownRows.set(b.id, c.written);
     const res = await deps.ledger.commit({
       batch: b,
       ...(deps.zonesVersion !== undefined ? { zonesVersion: deps.zonesVersion } : {}),
@@ -165,12 +179,23 @@ export async function ingest(input: AsyncIterable<Buffer | string>, rejectsPath:
       touched: [...c.touched.values()],
       // A batch that wrote to the same merchant-days committed while this one was open: count as
       // new only the identities with no cell of a committed batch but this one.
-      async recheck() {
-        const again = await deps.hbase.getMany(deps.rawTable, c.fresh.map((p) => p.key));
-        const isCommitted = await committedOf(deps.ledger, again, committed, b.id);
+      async recheck(racing) {
+        // Racing only this process's own batches (two in flight race on every shared merchant-day):
+        // their rows are known here, so no read-back. A row has a committed cell of a racing batch
+        // exactly when that batch wrote it; cells of batches committed before this one opened were
+        // already seen by its first read. Any other racer: read the rows again.
+        const theirs = [...racing].map((id) => ownRows.get(id));
+        let has: (p: Pending, i: number) => boolean;
+        if (theirs.every((x) => x !== undefined)) {
+          has = (p) => theirs.some((rows) => rows!.has(p.keyId));
+        } else {
+          const again = await deps.hbase.getMany(deps.rawTable, c.fresh.map((p) => p.key));
+          const isCommitted = await committedOf(deps.ledger, again, committed, b.id);
+          has = (_p, i) => (again[i]?.cells ?? []).some((cell) => isCommitted(qualifierBatch(cell.qualifier)));
+        }
         const out = new Map<string, BucketCountRow>();
         c.fresh.forEach((p, i) => {
-          if ((again[i]?.cells ?? []).some((cell) => isCommitted(qualifierBatch(cell.qualifier)))) return;
+          if (has(p, i)) return;
           const k = `${p.day}\u0000${p.merchant_id}\u0000${p.bucket}`;
           const x = out.get(k) ?? { day: p.day, merchant_id: p.merchant_id, bucket: p.bucket, rows: 0 };
           x.rows++;
@@ -181,6 +206,8 @@ export async function ingest(input: AsyncIterable<Buffer | string>, rejectsPath:
       },
     });
     committed.set(b.id, res === 'already' ? 0 : res.seq);
+    // A batch can only race batches in flight beside it: a few recent ones are enough to keep.
+    for (const id of ownRows.keys()) if (ownRows.size > 4 * maxInFlight) ownRows.delete(id);
     s.new_events += c.newIdentities;
     s.duplicates += pending.length - c.newIdentities;
     if (res !== 'already') {
@@ -214,10 +241,14 @@ export async function ingest(input: AsyncIterable<Buffer | string>, rejectsPath:
     batch = [];
     rejects = [];
     bytes = 0;
-    await writing;
-    writing = flush(full, refusals);
+    // At most maxInFlight batches are written at once (bounded memory: each is bounded in bytes).
+    // Batches in flight together may race on an identity; commit's recheck keeps the counts exact,
+    // as it does for two ingest processes.
+    while (writing.length >= maxInFlight) await writing.shift();
+    const w = flush(full, refusals);
     // Keep the rejection visible without an unhandled-rejection crash; the next await rethrows.
-    writing.catch(() => undefined);
+    w.catch(() => undefined);
+    writing.push(w);
     deps.onProgress?.({ ...s, merchant_days: merchantDays.size, elapsed_ms: deps.now() - t0 });
   };
 
@@ -237,7 +268,11 @@ export async function ingest(input: AsyncIterable<Buffer | string>, rejectsPath:
         } else {
           const id = res.identity;
           const key = rawRowKey(id, deps.buckets);
-          batch.push({ key, keyHex: key.toString('hex'), merchant_id: id.merchant_id, day: id.day, bucket: bucketOf(id.visitor_id, deps.buckets), ts: id.ts, raw: line.raw });
+          // The night's verdict, reached once here with the night's own function (see domain/stored.ts).
+          const verdict = validateStored(res.raw);
+          const stored = verdict.ok ? encodeStoredEvent(verdict.event) : undefined;
+          batch.push({ key, keyId: key.toString('latin1'), merchant_id: id.merchant_id, day: id.day, bucket: rawKeyBucket(key), ts: id.ts, raw: line.raw, stored });
+          bytes += stored?.length ?? 0;
           bytes += line.raw.length + key.length;
           s.stored++;
           s.days[id.day] = (s.days[id.day] ?? 0) + 1;
@@ -246,7 +281,7 @@ export async function ingest(input: AsyncIterable<Buffer | string>, rejectsPath:
       }
       if (batch.length >= batchRows || bytes >= batchBytes || rejects.length >= 1000) await cut();
     }
-    await writing;
+    for (const w of writing.splice(0)) await w;
     await flush(batch, rejects);
   } finally {
     if (rejectsFile) {
