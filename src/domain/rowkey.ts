@@ -109,9 +109,11 @@ export function occurrenceQualifier(ts: number, line: string | Buffer, batch = 0
  */
 export const QUALIFIER_STORED_AT = 24;
 
-export const qualifierTs = (q: Buffer): number => Number(q.readBigUInt64BE(0));
+// Read as two u32 halves, not a BigInt per cell (split reads both for every stored cell): exact,
+// since what was written (epoch ms up to year 9999, batch ids) is far below 2^53.
+export const qualifierTs = (q: Buffer): number => q.readUInt32BE(0) * 0x1_0000_0000 + q.readUInt32BE(4);
 /** The ingest batch of a cell; 0 for a cell stored before batches existed. */
-export const qualifierBatch = (q: Buffer): number => (q.length >= 24 ? Number(q.readBigUInt64BE(16)) : 0);
+export const qualifierBatch = (q: Buffer): number => (q.length >= 24 ? q.readUInt32BE(16) * 0x1_0000_0000 + q.readUInt32BE(20) : 0);
 /** The occurrence a cell holds, without the batch that wrote it (latin1: one char per byte). */
 export const occurrenceOf = (q: Buffer): string => q.toString('latin1', 0, 16);
 

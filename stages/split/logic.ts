@@ -178,12 +178,14 @@ const SEP = '\u0001';
 
 /** Every field transform reads, in a fixed order: equal hashes mean equal partials. */
 function hashVisitor(h: ReturnType<typeof createHash>, v: OutVisitor): void {
-  h.update(`V${SEP}${v.visitor_id}${SEP}${v.fragment}/${v.fragments}${SEP}${v.first_open ? 1 : 0}${v.last_open ? 1 : 0}\n`);
+  // One update per visitor (the same bytes as one per line, so the same keys): fewer native calls.
+  let text = `V${SEP}${v.visitor_id}${SEP}${v.fragment}/${v.fragments}${SEP}${v.first_open ? 1 : 0}${v.last_open ? 1 : 0}\n`;
   for (const e of v.events) {
-    let line = `${e.event_id}${SEP}${e.ts}${SEP}${e.type}${SEP}${e.session}${SEP}${e.kept ? 1 : 0}${SEP}${e.product_id ?? ''}${SEP}${e.quantity ?? ''}${SEP}${e.price_cents ?? ''}${SEP}${e.order_id ?? ''}${SEP}${e.order_total_cents ?? ''}`;
-    for (const it of e.items ?? []) line += `${SEP}${it.product_id}${SEP}${it.quantity}${SEP}${it.price_cents}`;
-    h.update(`${line}\n`);
+    text += `${e.event_id}${SEP}${e.ts}${SEP}${e.type}${SEP}${e.session}${SEP}${e.kept ? 1 : 0}${SEP}${e.product_id ?? ''}${SEP}${e.quantity ?? ''}${SEP}${e.price_cents ?? ''}${SEP}${e.order_id ?? ''}${SEP}${e.order_total_cents ?? ''}`;
+    for (const it of e.items ?? []) text += `${SEP}${it.product_id}${SEP}${it.quantity}${SEP}${it.price_cents}`;
+    text += '\n';
   }
+  h.update(text);
 }
 
 export class VisitorBatcher {
