@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { pickOccurrence, validateStored, type ValidationResult } from '../../src/domain/event.js';
-import { parseRawRowKey, qualifierTs, QUALIFIER_STORED_AT } from '../../src/domain/rowkey.js';
+import { parseRawRowKey, qualifierTs, rawBucketPrefix, QUALIFIER_STORED_AT } from '../../src/domain/rowkey.js';
 import { decodeStoredEvent } from '../../src/domain/stored.js';
 import { annotateVisitor } from '../../src/domain/aggregate.js';
 import type { AnnotatedEvent, ValidEvent } from '../../src/domain/types.js';
@@ -141,6 +141,16 @@ function productsOf(e: ValidEvent): string[] {
   return out;
 }
 
+/** Bytes the products of `events` add to a partial that already holds `products`. */
+function addedPartialBytes(products: ReadonlySet<string>, events: readonly ValidEvent[]): number {
+  const fresh = new Set<string>();
+  for (const e of events) for (const p of productsOf(e)) if (!products.has(p)) fresh.add(p);
+  let n = 0;
+  for (const p of fresh) n += productBytes(p);
+  return n;
+}
+const NO_PRODUCTS: ReadonlySet<string> = new Set();
+
 /** A batch being filled: its bytes and the distinct products its partial will carry. */
 class Fill {
   private readonly hash = createHash('sha256');
@@ -152,11 +162,7 @@ class Fill {
 
   /** bytes the products of `events` add to the partial beyond those already in it */
   addedPartial(events: readonly ValidEvent[]): number {
-    const fresh = new Set<string>();
-    for (const e of events) for (const p of productsOf(e)) if (!this.products.has(p)) fresh.add(p);
-    let n = 0;
-    for (const p of fresh) n += productBytes(p);
-    return n;
+    return addedPartialBytes(this.products, events);
   }
 
   add(v: OutVisitor, bytes: number, partialBytes: number): void {
@@ -193,7 +199,11 @@ export class VisitorBatcher {
   readonly invalid: InvalidEvent[] = [];
   private fill = new Fill();
   private visitorId: string | undefined;
+  /** the current visitor's bytes in the key: the next row's are compared, not decoded */
+  private visitorBytes: Buffer = Buffer.alloc(0);
   private visitorEvents: ValidEvent[] = [];
+  /** merchant 0x00 day: every row of the scan starts with it (rawBucketPrefix without the bucket) */
+  private readonly prefix: Buffer;
 
   constructor(
     readonly merchantId: string,
@@ -201,22 +211,37 @@ export class VisitorBatcher {
     private readonly shape: BatchShape,
     /** the plan's snapshot: which stored cells this run reads (later ones are late data) */
     private readonly includeCell: (qualifier: Buffer) => boolean = () => true,
-  ) {}
+  ) {
+    this.prefix = rawBucketPrefix(merchantId, day, 0).subarray(0, merchantId.length + 9);
+  }
 
   /** Adds one raw row; returns the batches the row's visitor closed (usually none). */
   push(row: RawRow): BatchOut[] {
-    const key = parseRawRowKey(row.key);
-    if (key.merchant_id !== this.merchantId || key.day !== this.day) {
+    // The key's layout (rowkey.ts) read in place: split sees every stored row every night.
+    const k = row.key;
+    const p = this.prefix.length;
+    if (k.length < p + 4 || k.compare(this.prefix, 0, p, 0, p) !== 0) {
+      const key = parseRawRowKey(k);
       throw new Error(`raw row of ${key.merchant_id}/${key.day} in a scan of ${this.merchantId}/${this.day}`);
     }
-    const cells = row.cells.filter((c) => this.includeCell(c.qualifier));
+    let cells = row.cells;
+    for (const c of row.cells) {
+      if (!this.includeCell(c.qualifier)) {
+        cells = row.cells.filter((x) => this.includeCell(x.qualifier));
+        break;
+      }
+    }
     if (cells.length === 0) return [];
     this.counts.rows_read++;
     let out: BatchOut[] = [];
-    if (key.visitor_id !== this.visitorId) {
+    const vStart = p + 4;
+    const vEnd = vStart + k.readUInt16BE(p + 2);
+    if (this.visitorId === undefined || k.compare(this.visitorBytes, 0, this.visitorBytes.length, vStart, vEnd) !== 0) {
       out = this.closeVisitor();
-      this.visitorId = key.visitor_id;
+      this.visitorBytes = k.subarray(vStart, vEnd);
+      this.visitorId = k.toString('utf8', vStart, vEnd);
     }
+    const key = { visitor_id: this.visitorId!, event_id: k.toString('utf8', vEnd) };
     const { kept, res } = readStoredEvent(cells, key);
     if (res.ok) {
       this.counts.valid++;
@@ -247,8 +272,8 @@ export class VisitorBatcher {
     const sizes = annotated.map(eventBytes);
     const bytes = visitorOverhead(id) + sizes.reduce((a, b) => a + b, 0);
     const whole: OutVisitor = { visitor_id: id, events: annotated, fragment: 0, fragments: 1, first_open: false, last_open: false };
-    const alone = new Fill();
-    const fitsAlone = alone.bytes + bytes <= this.shape.maxBatchBytes && alone.partialBytes + alone.addedPartial(annotated) <= this.shape.maxPartialBytes;
+    // What an empty batch would hold with this visitor alone (no Fill, and no hash, per visitor).
+    const fitsAlone = BATCH_OVERHEAD + bytes <= this.shape.maxBatchBytes && PARTIAL_OVERHEAD + addedPartialBytes(NO_PRODUCTS, annotated) <= this.shape.maxPartialBytes;
     if (fitsAlone) {
       const extraPartial = this.fill.addedPartial(annotated);
       const full = this.fill.visitors.length >= this.shape.maxVisitors
