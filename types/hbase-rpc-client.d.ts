@@ -126,6 +126,6 @@ declare module 'hbase-rpc-client' {
 
 /** The library's connection module; the patch exposes its built protobuf classes as `proto`. */
 declare module 'hbase-rpc-client/lib/connection.js' {
-  const Connection: { proto?: { MultiRequest: { prototype: object } } };
+  const Connection: { proto?: { MultiRequest: { prototype: object }; ScanRequest: { prototype: object } } };
   export = Connection;
 }

@@ -51,6 +51,7 @@
  */
 import hbaseRpc from 'hbase-rpc-client';
 import rpcConnection from 'hbase-rpc-client/lib/connection.js';
+import { decodeScanResponse, type DecodedScanResponse } from './hbase-decode.js';
 import { StagelineError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, retry, sleep as realSleep } from '../retry.js';
@@ -338,6 +339,66 @@ function encodeKeyActions(parts: Array<{ regionName: Buffer; keys: Buffer[] }>, 
 export function encodeDeleteMultiRequest(parts: Array<{ regionName: Buffer; keys: Buffer[] }>): Buffer {
   // action.mutation (2) = { row (1), mutate_type (2) = DELETE (3) }
   return encodeKeyActions(parts, 2, (key) => ldLen(key.length) + 2, (w, key) => { w.bytes(1, key); w.tag(2, 0); w.varint(3); }, 'multi-delete');
+}
+
+export interface ScanRequestSpec {
+  regionName: Buffer;
+  numberOfRows: number;
+  /** set to open a scanner */
+  scan?: { startRow: Buffer; stopRow?: Buffer; families?: readonly string[] };
+  /** the scanner id's varint bytes from the response that opened it */
+  scannerId?: Buffer;
+  close?: boolean;
+}
+
+/**
+ * ScanRequest { region (1): REGION_NAME, scan (2): { column (1): [{ family (1) }], start_row (3),
+ * stop_row (4), max_versions (7) = 1 }, scanner_id (3), number_of_rows (4), close_scanner (5) }.
+ * Hand-encoded so that its response can be handed back undecoded (see decodeScanResponse).
+ */
+export function encodeScanRequest(o: ScanRequestSpec): Buffer {
+  const regionLen = 2 + ldLen(o.regionName.length);
+  const families = (o.scan?.families ?? []).map(familyBuffer);
+  const scanLen = o.scan === undefined ? 0
+    : families.reduce((a, f) => a + ldLen(ldLen(f.length)), 0) + ldLen(o.scan.startRow.length) + (o.scan.stopRow && o.scan.stopRow.length > 0 ? ldLen(o.scan.stopRow.length) : 0) + 2;
+  const total = ldLen(regionLen) + (o.scan === undefined ? 0 : ldLen(scanLen)) + (o.scannerId === undefined ? 0 : 1 + o.scannerId.length) + 1 + varintLen(o.numberOfRows) + (o.close ? 2 : 0);
+  const w = new PbWriter(total);
+  w.ld(1, regionLen);
+  w.tag(1, 0); w.varint(1);
+  w.bytes(2, o.regionName);
+  if (o.scan !== undefined) {
+    w.ld(2, scanLen);
+    for (const f of families) { w.ld(1, ldLen(f.length)); w.bytes(1, f); }
+    w.bytes(3, o.scan.startRow);
+    if (o.scan.stopRow && o.scan.stopRow.length > 0) w.bytes(4, o.scan.stopRow);
+    w.tag(7, 0); w.varint(1);
+  }
+  if (o.scannerId !== undefined) { w.tag(3, 0); o.scannerId.copy(w.buf, w.pos); w.pos += o.scannerId.length; }
+  w.tag(4, 0); w.varint(o.numberOfRows);
+  if (o.close) { w.tag(5, 0); w.varint(1); }
+  if (w.pos !== total) throw new StagelineError('INTERNAL', `scan request encoding size mismatch (${w.pos} != ${total})`);
+  return w.buf;
+}
+
+/** What the patched RPC layer answers a raw request with: an empty message carrying the bytes. */
+interface RawResponse { stagelineBytes?: Buffer }
+
+function rawBytes(res: RawResponse): Buffer {
+  if (res.stagelineBytes === undefined) throw new StagelineError('INTERNAL', 'hbase-rpc-client decoded a raw scan response (is its patch applied?)');
+  return res.stagelineBytes;
+}
+
+/**
+ * A ScanRequest the RPC layer sends as is and whose response it hands back as bytes (the patch's
+ * `stagelineRawResponse`). Undefined when the patch is missing.
+ */
+function rawScanRequest(bytes: Buffer): object | undefined {
+  const cls = rpcConnection.proto?.ScanRequest;
+  if (cls === undefined) return undefined;
+  const msg = Object.create(cls.prototype) as { toBuffer: () => Buffer; stagelineRawResponse: true };
+  msg.toBuffer = () => bytes;
+  msg.stagelineRawResponse = true;
+  return msg;
 }
 
 /**
@@ -690,7 +751,6 @@ class RpcHBaseClient implements HBaseClient {
   private async *scanRows(table: string, opts: ScanOptions): AsyncGenerator<Row> {
     const caching = Math.max(1, opts.caching ?? 500);
     const stop = opts.stopRow ?? Buffer.alloc(0);
-    const columns = opts.families?.map((family) => ({ family }));
     let from = opts.startRow ?? Buffer.alloc(0);
     const budget = this.budget();
     let failures = 0;
@@ -708,13 +768,17 @@ class RpcHBaseClient implements HBaseClient {
         useCache = false;
         continue;
       }
-      let scannerId: hbaseRpc.LongLike | null = null;
+      let scannerId: Buffer | null = null;
       let regionDone = false;
       let serverClosed = false;
       let failed: { err: unknown } | undefined;
-      const open = { region: regionSpec(loc), numberOfRows: caching, scan: { startRow: from, ...(stop.length > 0 ? { stopRow: stop } : {}), ...(columns ? { column: columns } : {}), maxVersions: 1 } };
-      const fetch = (req: object): Promise<Settled<hbaseRpc.ScanResponsePb>> => settle(this.call<hbaseRpc.ScanResponsePb>(`scan ${table}`, (cb) => conn.rpc.Scan(req, cb), conn));
-      let inFlight: Promise<Settled<hbaseRpc.ScanResponsePb>> | undefined = fetch(open);
+      const regionName = loc.name;
+      const fetch = (spec: ScanRequestSpec): Promise<Settled<DecodedScanResponse>> => settle(this.call<RawResponse>(`scan ${table}`, (cb) => {
+        const req = rawScanRequest(encodeScanRequest(spec));
+        if (req === undefined) throw new StagelineError('INTERNAL', 'hbase-rpc-client is not patched (npm ci applies patches/ with patch-package)');
+        conn.rpc.Scan(req, cb as unknown as hbaseRpc.Callback<hbaseRpc.ScanResponsePb>);
+      }, conn).then(rawBytes).then(decodeScanResponse));
+      let inFlight: Promise<Settled<DecodedScanResponse>> | undefined = fetch({ regionName, numberOfRows: caching, scan: { startRow: from, stopRow: stop, ...(opts.families ? { families: opts.families } : {}) } });
       try {
         while (inFlight !== undefined) {
           const got = await inFlight;
@@ -726,17 +790,16 @@ class RpcHBaseClient implements HBaseClient {
           const res = got.value;
           failures = 0;
           budget.progress();
+          if (res.cellBlockCells > 0) throw new StagelineError('INTERNAL', 'scan response carries its cells in a cell block, which this client never asks for');
           if (res.scannerId) scannerId = res.scannerId;
           serverClosed = res.moreResults === false;
-          regionDone = serverClosed || res.moreResultsInRegion === false || (res.moreResultsInRegion == null && res.results.length === 0);
+          regionDone = serverClosed || res.moreResultsInRegion === false || (res.moreResultsInRegion === undefined && res.results === 0);
           if (!regionDone && scannerId !== null) {
             // Ask for the next batch before handing out this one: the consumer's work overlaps
             // the round trip, and memory stays bounded to two batches.
-            inFlight = fetch({ region: regionSpec(loc), scannerId, numberOfRows: caching });
+            inFlight = fetch({ regionName, scannerId, numberOfRows: caching });
           }
-          for (const result of res.results) {
-            const row = toRow(result);
-            if (row === undefined) continue;
+          for (const row of res.rows) {
             from = nextKey(row.key);
             yield row;
           }
@@ -771,11 +834,12 @@ class RpcHBaseClient implements HBaseClient {
     await this.sleep(delayMs);
   }
 
-  private closeScanner(conn: Connection, loc: RegionLocation, scannerId: hbaseRpc.LongLike): void {
+  private closeScanner(conn: Connection, loc: RegionLocation, scannerId: Buffer): void {
     if (this.closed) return;
     // Fire and forget: an already-closed or expired scanner answers with an exception we ignore.
     try {
-      conn.rpc.Scan({ region: regionSpec(loc), scannerId, closeScanner: true, numberOfRows: 0 }, () => undefined);
+      const req = rawScanRequest(encodeScanRequest({ regionName: loc.name, scannerId, numberOfRows: 0, close: true }));
+      if (req !== undefined) conn.rpc.Scan(req, () => undefined);
     } catch { /* connection gone: the server expires the lease */ }
   }
 

@@ -292,7 +292,15 @@ export class FakeCluster {
   }
 
   handle(server: FakeServer, method: CallInfo['method'], raw: object): unknown {
-    if (method === 'Scan') return this.scan(server, roundTrip('ScanRequest', raw));
+    if (method === 'Scan') {
+      // The adapter hands over pre-encoded requests and wants the response's bytes (the patch's
+      // stagelineRawResponse); the library's own meta lookups send messages and get messages.
+      const pre = raw as { stagelineRawResponse?: boolean; toBuffer?: () => Buffer };
+      if (pre.stagelineRawResponse !== true) return this.scan(server, roundTrip('ScanRequest', raw));
+      const res = this.scan(server, proto['ScanRequest']!.decode(pre.toBuffer!())) as { encode(): { toBuffer(): Buffer } };
+      // As the patched Connection answers: an empty message with the bytes beside it.
+      return { stagelineBytes: res.encode().toBuffer() };
+    }
     if (method === 'Get') {
       const req = roundTrip('GetRequest', raw);
       this.hookFor(server, method, bytes(req.region.value));
