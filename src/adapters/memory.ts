@@ -4,6 +4,7 @@
  * [startRow, stopRow) like HBase; the producer records every message it was given, per topic.
  */
 import type { MessageProducer, OutMessage, Row, ScanOptions, TableStore } from './ports.js';
+import { rowsOf } from './rows.js';
 
 export interface MemoryTableStore extends TableStore {
   /** rows of a table in key order (copies) */
@@ -59,16 +60,26 @@ export function createMemoryTableStore(): MemoryTableStore {
         tableOf(t).delete(key.toString('latin1'));
       }
     },
-    async *scan(t, o: ScanOptions) {
-      for (const r of sorted(t)) {
-        if (o.startRow && Buffer.compare(r.key, o.startRow) < 0) continue;
-        if (o.stopRow && o.stopRow.length > 0 && Buffer.compare(r.key, o.stopRow) >= 0) break;
-        const cells = o.families ? r.cells.filter((c) => o.families!.includes(c.family)) : r.cells;
-        if (cells.length > 0) yield copyRow({ key: r.key, cells });
-      }
-    },
+    scan: (t, o) => rowsOf(scanBatches(t, o)),
+    scanBatches,
     async close() {},
   };
+
+  async function* scanBatches(t: string, o: ScanOptions): AsyncGenerator<Row[]> {
+    const size = Math.max(1, o.caching ?? 500);
+    let batch: Row[] = [];
+    for (const r of sorted(t)) {
+      if (o.startRow && Buffer.compare(r.key, o.startRow) < 0) continue;
+      if (o.stopRow && o.stopRow.length > 0 && Buffer.compare(r.key, o.stopRow) >= 0) break;
+      const cells = o.families ? r.cells.filter((c) => o.families!.includes(c.family)) : r.cells;
+      if (cells.length > 0) batch.push(copyRow({ key: r.key, cells }));
+      if (batch.length >= size) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
 }
 
 export interface MemoryProducer extends MessageProducer {

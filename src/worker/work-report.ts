@@ -8,6 +8,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Db } from '../adapters/mysql.js';
 import type { MessageProducer, Row, TableStore } from '../adapters/ports.js';
+import { rowsOf } from '../adapters/rows.js';
 import type { WorkPort, WorkTotals } from '../ledger/types.js';
 
 export interface MessageWork {
@@ -41,11 +42,11 @@ function timedWrite<R>(fn: () => Promise<R>): Promise<R> {
   });
 }
 
-async function* countedScan(rows: AsyncIterable<Row>): AsyncIterable<Row> {
+async function* countedScan(batches: AsyncIterable<Row[]>): AsyncIterable<Row[]> {
   const w = current.getStore();
-  for await (const row of rows) {
-    if (w) w.scanned++;
-    yield row;
+  for await (const batch of batches) {
+    if (w) w.scanned += batch.length;
+    yield batch;
   }
 }
 
@@ -58,7 +59,8 @@ export const timedTables = (h: TableStore): TableStore => ({
   putMany: (t, r) => timedWrite(() => h.putMany(t, r)),
   deleteRow: (t, k) => timedWrite(() => h.deleteRow(t, k)),
   deleteMany: (t, k) => timedWrite(() => h.deleteMany(t, k)),
-  scan: (t, o) => countedScan(h.scan(t, o)),
+  scan: (t, o) => rowsOf(countedScan(h.scanBatches(t, o))),
+  scanBatches: (t, o) => countedScan(h.scanBatches(t, o)),
   close: () => h.close(),
 });
 

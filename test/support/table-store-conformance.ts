@@ -50,6 +50,25 @@ export function tableStoreConformance(name: string, make: () => Promise<TableSto
       expect(part).toEqual([keys[1]!, keys[2]!].map((k) => k.toString('hex')));
     });
 
+    it('scanBatches hands over the rows of scan, in order, in non-empty batches of at most caching rows', async () => {
+      const p = await prefix();
+      const keys = Array.from({ length: 23 }, (_, i) => Buffer.concat([b(p), Buffer.from([i * 11])]));
+      await h.store.putMany(h.table, keys.map((key, i) => ({ key, cells: [{ family: 's', qualifier: b('i'), value: b(String(i)) }] })));
+      const range = { startRow: keys[2]!, stopRow: keys[21]!, caching: 4 };
+      const one: string[] = [];
+      for await (const r of h.store.scan(h.table, range)) one.push(`${r.key.toString('hex')}=${r.cells[0]!.value.toString()}`);
+      const sizes: number[] = [];
+      const batched: string[] = [];
+      for await (const rows of h.store.scanBatches(h.table, range)) {
+        sizes.push(rows.length);
+        for (const r of rows) batched.push(`${r.key.toString('hex')}=${r.cells[0]!.value.toString()}`);
+      }
+      expect(one).toHaveLength(19);
+      expect(batched).toEqual(one);
+      expect(sizes.every((n) => n >= 1 && n <= 4)).toBe(true);
+      expect(sizes.length).toBeGreaterThanOrEqual(5);
+    });
+
     it('deletes a row', async () => {
       const p = await prefix();
       await h.store.put(h.table, row(`${p}gone`, { v: 'x' }));
