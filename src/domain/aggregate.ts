@@ -78,6 +78,26 @@ export function sessionize(events: readonly ValidEvent[]): ValidEvent[][] {
 }
 
 /**
+ * `{ ...e, session, kept }`, built field by field: the spread was 5 % of split's CPU (events of many
+ * shapes make it take V8's slow clone path).
+ */
+// Every field of ValidEvent is copied below: a field added to the type and not here fails to compile.
+type Copied = 'event_id' | 'visitor_id' | 'ts' | 'type' | 'product_id' | 'quantity' | 'price_cents' | 'order_id' | 'order_total_cents' | 'items';
+const everyFieldCopied: Exclude<keyof ValidEvent, Copied> extends never ? true : false = true;
+void everyFieldCopied;
+
+function annotated(e: ValidEvent, session: number, kept: boolean): AnnotatedEvent {
+  const a: AnnotatedEvent = { event_id: e.event_id, visitor_id: e.visitor_id, ts: e.ts, type: e.type, session, kept };
+  if (e.product_id !== undefined) a.product_id = e.product_id;
+  if (e.quantity !== undefined) a.quantity = e.quantity;
+  if (e.price_cents !== undefined) a.price_cents = e.price_cents;
+  if (e.order_id !== undefined) a.order_id = e.order_id;
+  if (e.order_total_cents !== undefined) a.order_total_cents = e.order_total_cents;
+  if (e.items !== undefined) a.items = e.items;
+  return a;
+}
+
+/**
  * One visitor's whole day → its events in (ts, event_id) order, each with its session index and,
  * for purchases, whether it is its order's kept one. Pure; the input is not changed.
  */
@@ -92,7 +112,7 @@ export function annotateVisitor(events: readonly ValidEvent[]): AnnotatedEvent[]
         seenOrders.add(e.order_id);
         kept = true;
       }
-      out.push({ ...e, session: index, kept });
+      out.push(annotated(e, index, kept));
     }
   });
   return out;

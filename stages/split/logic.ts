@@ -81,8 +81,7 @@ export interface SplitCounts {
 export function readStoredEvent(cells: readonly RawCell[], id?: { event_id: string; visitor_id: string }): { kept: { ts: number; readonly raw: string }; res: ValidationResult } {
   const cell = cells.length === 1 ? cells[0]! : keptCell(cells);
   const ts = qualifierTs(cell.qualifier);
-  let raw: string | undefined;
-  const kept = { ts, get raw() { return (raw ??= cell.value.toString('utf8')); } };
+  const kept = new Kept(ts, cell);
   if (id !== undefined) {
     const event = decodeStoredEvent(cell.qualifier, QUALIFIER_STORED_AT, { event_id: id.event_id, visitor_id: id.visitor_id, ts });
     if (event !== undefined) return { kept, res: { ok: true, event } };
@@ -97,6 +96,14 @@ export function readStoredEvent(cells: readonly RawCell[], id?: { event_id: stri
     ? validateStored(parsed as Record<string, unknown>)
     : { ok: false as const, reason: 'bad_identity' as const, detail: 'stored value is not a JSON object' };
   return { kept, res };
+}
+
+/** The kept occurrence; its line is decoded only when read (an invalid event's quarantine row). */
+class Kept {
+  constructor(readonly ts: number, private readonly cell: RawCell) {}
+  get raw(): string {
+    return this.cell.value.toString('utf8');
+  }
 }
 
 /** The cell pickOccurrence keeps among several (rare: an identity re-sent with other content). */
