@@ -5,7 +5,7 @@
  * Where it lives: appended to the occurrence's qualifier (after ts | sha | batch, see rowkey.ts),
  * not in a cell of its own. The raw line stays the cell's value, byte for byte, for audit and the
  * quarantine; the qualifier is stored once per cell anyway, so the compact form costs only its own
- * bytes (15–40 for a typical event) and no schema change: old cells simply have none.
+ * bytes (3–30 for a typical event, 12 on average in the bench) and no schema change: old cells simply have none.
  *
  * Why it is safe to trust:
  * - It is written in the same cell as the raw line, by the ingest that validated that very line;

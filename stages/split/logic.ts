@@ -73,19 +73,17 @@ export interface SplitCounts {
  * One stored identity → the event the night counts: the earliest occurrence (pickOccurrence),
  * parsed and validated. Also used by the benchmark's direct baseline, so both read raw rows alike.
  *
- * The kept occurrence's pre-validated form (src/domain/stored.ts) stands in for JSON.parse and
- * validateStored when the cell has one of this code's format and the caller gives the identity
- * the row key holds; otherwise the raw line is parsed as before. Both give the same event.
+ * The kept occurrence's pre-validated form (src/domain/stored.ts), with the identity the row key
+ * holds, stands in for JSON.parse and validateStored when the cell has one of this code's format;
+ * otherwise the raw line is parsed as before. Both give the same event.
  * `raw` is only decoded when asked for (an invalid event's quarantine row).
  */
-export function readStoredEvent(cells: readonly RawCell[], id?: { event_id: string; visitor_id: string }): { kept: { ts: number; readonly raw: string }; res: ValidationResult } {
+export function readStoredEvent(cells: readonly RawCell[], id: { event_id: string; visitor_id: string }): { kept: { ts: number; readonly raw: string }; res: ValidationResult } {
   const cell = cells.length === 1 ? cells[0]! : keptCell(cells);
   const ts = qualifierTs(cell.qualifier);
   const kept = new Kept(ts, cell);
-  if (id !== undefined) {
-    const event = decodeStoredEvent(cell.qualifier, QUALIFIER_STORED_AT, { event_id: id.event_id, visitor_id: id.visitor_id, ts });
-    if (event !== undefined) return { kept, res: { ok: true, event } };
-  }
+  const event = decodeStoredEvent(cell.qualifier, QUALIFIER_STORED_AT, { event_id: id.event_id, visitor_id: id.visitor_id, ts });
+  if (event !== undefined) return { kept, res: { ok: true, event } };
   let parsed: unknown;
   try {
     parsed = JSON.parse(kept.raw);
@@ -100,9 +98,10 @@ export function readStoredEvent(cells: readonly RawCell[], id?: { event_id: stri
 
 /** The kept occurrence; its line is decoded only when read (an invalid event's quarantine row). */
 class Kept {
+  private text: string | undefined;
   constructor(readonly ts: number, private readonly cell: RawCell) {}
   get raw(): string {
-    return this.cell.value.toString('utf8');
+    return (this.text ??= this.cell.value.toString('utf8'));
   }
 }
 

@@ -90,7 +90,7 @@ describe('pre-validated stored form', () => {
       const cellsWithout = cellsWith.map((c) => ({ qualifier: c.qualifier.subarray(0, QUALIFIER_STORED_AT), value: c.value }));
       for (const cells of [cellsWith.slice(0, 1), cellsWith]) {
         const fast = readStoredEvent(cells, id);
-        const slow = readStoredEvent(cellsWithout.slice(0, cells.length));
+        const slow = readStoredEvent(cellsWithout.slice(0, cells.length), id);
         expect(fast.res).toStrictEqual(slow.res);
         expect(fast.kept.raw).toBe(line);
         expect(fast.kept.ts).toBe(slow.kept.ts);

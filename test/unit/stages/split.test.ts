@@ -4,6 +4,8 @@ import { transformBatch } from '../../../stages/transform/logic.js';
 import { occurrenceQualifier, qualifierBatch, rawRowKey } from '../../../src/domain/rowkey.js';
 import { aggregateVisitors, finalizeSummary, mergeAll, utcFrame } from '../../../src/domain/aggregate.js';
 import { encode, toAvroPartial, toBatchEvent } from '../../../schemas/index.js';
+import { checkIngest, validateStored } from '../../../src/domain/event.js';
+import { encodeStoredEvent } from '../../../src/domain/stored.js';
 
 const DAY = '2026-11-27';
 const base = Date.UTC(2026, 10, 27, 10);
@@ -88,6 +90,31 @@ describe('split VisitorBatcher', () => {
     expect(more[0]!.key).not.toBe(one[0]!.key); // a's batch holds another event: another name
     expect(more[1]!.key).toBe(one[1]!.key); // b's batch is the same batch
     expect(new Set(one.map((x) => x.key)).size).toBe(2);
+  });
+
+  it('keeps its batch keys across releases and stored forms: pinned values, equal from cells with and without the pre-validated form', () => {
+    // A retry may run on a replica with older or newer code, over cells ingested by either: the
+    // seal holds these keys, so they must not change (these are the keys of d43637a's code too).
+    const events: Array<[string, string, Record<string, unknown>]> = [
+      ['a', 'e1', { ts: base, type: 'product_view', product_id: 'p\u00e9' }],
+      ['a', 'e2', { ts: base + 60_000, type: 'add_to_cart', product_id: 'p1', quantity: 2, price_cents: 150 }],
+      ['a', 'e3', { ts: base + 3 * 3_600_000, type: 'purchase', order_id: 'o1', order_total_cents: 300, items: [{ product_id: 'p1', quantity: 2, price_cents: 150 }] }],
+      ['b\u{1F642}', 'e4', { ts: base, type: 'page_view' }],
+      ['c', 'e5', { ts: base + 5, type: 'remove_from_cart', product_id: 'p1', quantity: 1 }],
+    ];
+    const rows = (withForm: boolean): RawRow[] => events.map(([v, e, o]) => {
+      const line = JSON.stringify({ merchant_id: 'm1', visitor_id: v, event_id: e, ...o });
+      const checked = checkIngest(line);
+      if (checked.kind !== 'ok') throw new Error(line);
+      const verdict = validateStored(checked.raw);
+      const form = withForm && verdict.ok ? encodeStoredEvent(verdict.event) : undefined;
+      if (withForm) expect(form).toBeDefined();
+      return { key: rawRowKey({ merchant_id: 'm1', day: DAY, visitor_id: v, event_id: e }, 1), cells: [{ qualifier: occurrenceQualifier(o['ts'] as number, line, 1, form), value: Buffer.from(line) }] };
+    }).sort((x, y) => Buffer.compare(x.key, y.key));
+    const pinned = ['YjitEkZV_LUtQPckimhbY1', 'RX0ekOGw1rM8atK_DvB6eq'];
+    for (const withForm of [false, true]) {
+      expect(run(new VisitorBatcher('m1', DAY, shape({ maxVisitors: 2 })), rows(withForm)).map((x) => x.key), `with form: ${withForm}`).toEqual(pinned);
+    }
   });
 
   it('digests the seal over its counts and batch ids, in any order', () => {
