@@ -114,10 +114,31 @@ export function createKafka(conn: KafkaConnection, log: Logger): Kafka {
   return new Kafka(config);
 }
 
+/**
+ * Broker answers that say an idempotent producer's id or sequence numbers no longer match the
+ * broker's (kafkajs wraps them as non-retriable and keeps only the message). They say nothing
+ * about the records: the producer is replaced (see createProducer) and the send can be retried.
+ */
+const PRODUCER_STATE_ERRORS = new Map<string, string>([
+  ['OUT_OF_ORDER_SEQUENCE_NUMBER', 'The broker received an out of order sequence number'],
+  ['DUPLICATE_SEQUENCE_NUMBER', 'The broker received a duplicate sequence number'],
+  ['UNKNOWN_PRODUCER_ID', 'This exception is raised by the broker if it could not locate the producer metadata'],
+  ['INVALID_PRODUCER_EPOCH', 'Producer attempted an operation with an old epoch'],
+  ['INVALID_PRODUCER_ID_MAPPING', 'The producer attempted to use a producer id which is not currently assigned'],
+]);
+
+export function isProducerStateError(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 4) return false;
+  const e = err as { type?: unknown; message?: unknown; cause?: unknown };
+  if (typeof e.type === 'string' && PRODUCER_STATE_ERRORS.has(e.type)) return true;
+  if (typeof e.message === 'string') for (const m of PRODUCER_STATE_ERRORS.values()) if (e.message.includes(m)) return true;
+  return isProducerStateError(e.cause, depth + 1);
+}
+
 /** Wraps a kafkajs failure so callers see one error type, with kafkajs' own retriability kept. */
 export function kafkaError(what: string, err: unknown): StagelineError {
   if (err instanceof StagelineError) return err;
-  return new StagelineError('KAFKA_UNAVAILABLE', `${what}: ${errorMessage(err)}`, { retryable: isRetryable(err), cause: err });
+  return new StagelineError('KAFKA_UNAVAILABLE', `${what}: ${errorMessage(err)}`, { retryable: isRetryable(err) || isProducerStateError(err), cause: err });
 }
 
 async function wrap<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -503,10 +524,18 @@ export class MessageBatcher {
  * drops the copy instead of appending it twice. Retries stay bounded (see createKafka and
  * EXPECTED_WARNINGS): past them the stage runtime retries the whole message, and the copies that
  * can make are absorbed downstream by the natural keys (batch id, chunk id).
+ *
+ * A request that failed for good retires its kafkajs producer, and the next request goes out
+ * under a new producer id. After a failure kafkajs rolls its sequence numbers back although the
+ * broker may have written the records; the next request under the same id reused those numbers
+ * for other records, and the broker refused every later send to the partition
+ * (OUT_OF_ORDER_SEQUENCE_NUMBER: good chunks dead-lettered in the Kafka outage test,
+ * test/integration/faults.test.ts 7b). Had the record count matched, it would have acknowledged
+ * them as a duplicate of the written batch without writing them.
  */
 export async function createProducer(kafka: Kafka, opts: { lingerMs?: number; maxBatch?: number; idempotent?: boolean }): Promise<BatchingProducer> {
   const idempotent = opts.idempotent ?? true;
-  const producer: Producer = kafka.producer({
+  const make = (): Producer => kafka.producer({
     // Java-compatible murmur2: keys land on the same partitions as with any other Kafka client.
     createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,
@@ -514,9 +543,35 @@ export async function createProducer(kafka: Kafka, opts: { lingerMs?: number; ma
     // Idempotence keeps order only with one request in flight; kafkajs would force it anyway, with a warning.
     ...(idempotent ? { maxInFlightRequests: 1 } : {}),
   });
-  await wrap('kafka producer connect', () => producer.connect());
+  let current: Promise<Producer> | undefined;
+  const retire = (p: Producer): void => { void p.disconnect().catch(() => undefined); };
+  const connectNew = (): Promise<Producer> => {
+    const p = make();
+    const c = wrap('kafka producer connect', async () => { await p.connect(); return p; });
+    current = c;
+    c.catch(() => {
+      if (current === c) current = undefined;
+      retire(p);
+    });
+    return c;
+  };
+  /** One request on the current producer; a failure retires it (only once, if several failed on it). */
+  const withProducer = async <T>(fn: (p: Producer) => Promise<T>): Promise<T> => {
+    const c = current ?? connectNew();
+    const p = await c;
+    try {
+      return await fn(p);
+    } catch (err) {
+      if (current === c) {
+        current = undefined;
+        retire(p);
+      }
+      throw err;
+    }
+  };
+  await connectNew();
   const batcher = new MessageBatcher(
-    async (topicMessages) => { await producer.sendBatch({ acks: -1, topicMessages }); },
+    async (topicMessages) => { await withProducer((p) => p.sendBatch({ acks: -1, topicMessages })); },
     opts.lingerMs ?? 5,
     opts.maxBatch ?? 500,
   );
@@ -532,7 +587,8 @@ export async function createProducer(kafka: Kafka, opts: { lingerMs?: number; ma
           bytes += size;
           end++;
         }
-        await producer.send({ topic, acks: -1, messages: messages.slice(start, end).map(toMessage) });
+        const slice = messages.slice(start, end).map(toMessage);
+        await withProducer((p) => p.send({ topic, acks: -1, messages: slice }));
         start = end;
       }
     }),
@@ -540,7 +596,9 @@ export async function createProducer(kafka: Kafka, opts: { lingerMs?: number; ma
     flush: () => batcher.flush(),
     close: async () => {
       await batcher.close();
-      await producer.disconnect();
+      const c = current;
+      current = undefined;
+      if (c) await (await c.catch(() => undefined))?.disconnect();
     },
   };
 }
