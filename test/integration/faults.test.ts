@@ -476,8 +476,8 @@ describe.sequential('server outages mid-run (private stack)', () => {
 
   // Before producers retired a failed kafkajs producer (src/adapters/kafka.ts createProducer),
   // this case dead-lettered good chunks (out-of-order sequence numbers) in some runs. In about
-  // one run of six a merchant-day still stalls after the outage with nothing dead-lettered and
-  // every stage idle, until the master re-publishes its chunks (cause not found yet; see
+  // one run of eight a merchant-day also stalled after the outage with nothing dead-lettered and
+  // every stage idle, until the master re-published its chunks (not seen since, cause not found; see
   // docs/cluster.md, Open): a shorter stuck-work time than the 120 s default keeps that stall
   // inside the bound below.
   it('7b. Kafka broker stopped and restarted mid-run', async () => {
