@@ -64,17 +64,14 @@ export async function provisionKafka(app: App): Promise<{ created: string[]; rai
  * another HBase (nothing ever deletes raw rows). A demo in one clone ran against the database a
  * demo in another clone had left in the shared MariaDB: split refused to seal every range (the
  * scans do not match the plan) and the night failed only after 9 minutes, naming neither cause.
- * Only batches that wrote rows count: a file of refused lines alone stores nothing.
+ * The counts are the planner's own (committed batches only): refused lines store nothing.
  */
 export async function assertLedgerMatchesRaw(app: App): Promise<void> {
-  const [r] = await app.db().query<{ n: number | string; first: string | null; last: string | null }>(
-    `SELECT COUNT(DISTINCT b.id) AS n, MIN(d.day) AS first, MAX(d.day) AS last
-     FROM ingest_batches b JOIN ingest_batch_days d ON d.batch_id = b.id WHERE b.state = 'committed'`);
-  const batches = Number(r?.n ?? 0);
-  if (batches === 0) return;
+  const stored = await app.ledger().ingest.stored();
+  if (!stored) return;
   for await (const _row of app.hbase().scan(app.tables.raw, { caching: 1 })) return;
   throw new StagelineError('NOT_PROVISIONED',
-    `MySQL database ${app.cfg.mysql.database} records ${batches} committed ingest batches with rows (days ${String(r?.first)} to ${String(r?.last)}), but HBase table ${app.tables.raw} at ${app.cfg.hbase.zkQuorum} is empty: that ledger belongs to another HBase. ` +
+    `MySQL database ${app.cfg.mysql.database} counts ${stored.rows.toLocaleString('en-US')} stored rows (days ${stored.firstDay} to ${stored.lastDay}), but HBase table ${app.tables.raw} at ${app.cfg.hbase.zkQuorum} is empty: that ledger belongs to another HBase. ` +
     `Point STAGELINE_HBASE_ZK at the HBase that holds the rows, or drop the database (DROP DATABASE \`${app.cfg.mysql.database}\`) to start over.`);
 }
 

@@ -493,6 +493,8 @@ export interface IngestPort {
   merchantsOf(day: string): Promise<string[]>;
   /** Rows stored per day (committed batches), for the days asked; days without rows are left out. */
   dayTotals(days: readonly string[]): Promise<Map<string, number>>;
+  /** Rows stored over all days (committed batches) and the first and last day with any; undefined when none. */
+  stored(): Promise<{ rows: number; firstDay: string; lastDay: string } | undefined>;
   addRejects(rows: readonly IngestReject[]): Promise<void>;
   rejects(day: string, limit: number): Promise<{ total: number; byReason: Record<string, number>; rows: Array<Omit<IngestReject, 'head' | 'sha256'> & { head: string; head_base64?: string }> }>;
 }

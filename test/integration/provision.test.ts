@@ -1,7 +1,7 @@
 /**
  * Provisioning refuses a MySQL ledger that belongs to another HBase (src/provision.ts
- * assertLedgerMatchesRaw), against the real MariaDB and HBase: a ledger with committed batches
- * that wrote rows, beside an empty raw table, is named and refused at once; the same ledger with
+ * assertLedgerMatchesRaw), against the real MariaDB and HBase: a ledger that counts stored rows
+ * beside an empty raw table is named and refused at once; the same ledger with
  * its rows in HBase is accepted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,18 +19,15 @@ describe('provision: a ledger whose rows are not in this HBase', () => {
     await ns.cleanup();
   });
 
-  it('is refused naming the database, the batches and the empty table; once the rows are there it is accepted', async () => {
-    // What a demo in another clone leaves in a shared MariaDB: a committed batch that wrote rows to
-    // an HBase this namespace does not talk to.
-    const db = ns.app.db();
-    await db.execute("INSERT INTO ingest_batches (state, open_seq, commit_seq, committed_at) VALUES ('committed', 0, 999999, NOW(3))");
-    const [b] = await db.query<{ id: number }>('SELECT MAX(id) AS id FROM ingest_batches');
-    await db.execute("INSERT INTO ingest_batch_days (batch_id, day, merchant_id, commit_seq) VALUES (?, ?, 'shop-1', 999999)", [Number(b?.id), DAY]);
+  it('is refused naming the database, its stored rows and the empty table; once the rows are there it is accepted', async () => {
+    // What a demo in another clone leaves in a shared MariaDB: the counts of rows it stored in an
+    // HBase this namespace does not talk to.
+    await ns.app.db().execute("INSERT INTO raw_buckets (day, merchant_id, bucket, rows_stored) VALUES (?, 'shop-1', 7, 1234)", [DAY]);
 
     const t0 = Date.now();
     const refused = await ns.cli(['provision']);
     expect(refused.code, refused.stderr).toBe(2);
-    expect(refused.stderr).toContain(`MySQL database ${ns.cfg.mysql.database} records 1 committed ingest batches with rows (days ${DAY} to ${DAY})`);
+    expect(refused.stderr).toContain(`MySQL database ${ns.cfg.mysql.database} counts 1,234 stored rows (days ${DAY} to ${DAY})`);
     expect(refused.stderr).toContain(`HBase table ${ns.app.tables.raw} at ${ns.cfg.hbase.zkQuorum} is empty`);
     expect(Date.now() - t0, 'refused at once, not after a night of failed seals').toBeLessThan(30_000);
 

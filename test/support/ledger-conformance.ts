@@ -451,6 +451,15 @@ export function ledgerConformance(name: string, make: () => Promise<LedgerHarnes
         expect((await ledger().ingest.daySeqs(day)).get(a.id)).toBe(committed.get(a.id));
       });
 
+      it('stored sums every committed row with the first and last day that has any', async () => {
+        await setup();
+        const before = await ledger().ingest.stored();
+        const day = nextDay();
+        await ingested([{ day, merchant_id: 'a', bucket: 3, rows: 4 }, { day, merchant_id: 'b', bucket: 0, rows: 2 }, { day, merchant_id: 'c', bucket: 1, rows: 0 }]);
+        const after = await ledger().ingest.stored();
+        expect(after).toEqual({ rows: (before?.rows ?? 0) + 6, firstDay: before && before.firstDay < day ? before.firstDay : day, lastDay: before && before.lastDay > day ? before.lastDay : day });
+      });
+
       it('rechecks a batch that raced another on the same merchant-day, and counts what the recheck says', async () => {
         await setup();
         const day = nextDay();

@@ -86,6 +86,12 @@ export function memoryIngest(s: MemoryState): Ledger['ingest'] {
       for (const b of buckets.values()) if (days.includes(b.day) && b.rows > 0) out.set(b.day, (out.get(b.day) ?? 0) + b.rows);
       return out;
     },
+    async stored() {
+      const days = [...buckets.values()].filter((b) => b.rows > 0);
+      if (days.length === 0) return undefined;
+      const sorted = days.map((b) => b.day).sort(cmp);
+      return { rows: days.reduce((a, b) => a + b.rows, 0), firstDay: sorted[0]!, lastDay: sorted[sorted.length - 1]! };
+    },
     async addRejects(rows) {
       for (const r of rows) {
         const key = k(r.day, r.sha256.toString('hex'));

@@ -111,6 +111,10 @@ export function mysqlIngest(db: Db): IngestPort {
       const rows = await db.query<{ day: string; rows: number }>(`SELECT day, SUM(rows_stored) AS \`rows\` FROM raw_buckets WHERE day IN (${inList(days)}) GROUP BY day HAVING SUM(rows_stored) > 0`, [...days]);
       return new Map(rows.map((r) => [String(r.day), num(r.rows)]));
     },
+    async stored() {
+      const [r] = await db.query<{ rows: number | string | null; first: string | null; last: string | null }>('SELECT SUM(rows_stored) AS `rows`, MIN(day) AS first, MAX(day) AS last FROM raw_buckets WHERE rows_stored > 0');
+      return r && r.first !== null && r.last !== null ? { rows: num(r.rows), firstDay: String(r.first), lastDay: String(r.last) } : undefined;
+    },
     async addRejects(rows) {
       await insertMany(db, await statementBudget(db),
         'INSERT IGNORE INTO ingest_rejects (day, line_sha, day_known, merchant_id, source, line_no, reason, detail, line_bytes, line_head)', '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', rows,
